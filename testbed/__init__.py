@@ -1,0 +1,27 @@
+"""testbed: loss landscapes and the dynamics of gradient methods on them.
+
+Public namespace:
+
+- landscapes: :func:`landscape` (a catalogue entry, bound), :func:`landscapes`
+  (the names), :func:`symbolic` (from SymPy), :func:`from_kernels` (from Numba
+  functions), :class:`Landscape`, :class:`Param`, :class:`CriticalPoint`,
+  :func:`add_folder` (your own catalogue folder), :func:`register`;
+- dynamics: :func:`run` (an ensemble of one update rule), :mod:`testbed.rules`
+  (gd, heavy_ball, nesterov, noisy_gd, perturbed_gd, sam, adam, newton, sfn,
+  projected_gd, gradient_flow), :mod:`testbed.events`, :mod:`testbed.projections`,
+  :class:`Result`;
+- measurements: :mod:`testbed.measure` (Hessian spectra, Lanczos, critical-point
+  classification);
+- claims: :mod:`testbed.claims` (``testbed check``), benchmarks :mod:`testbed.bench`.
+"""
+from ._version import __version__
+from .ensemble import run
+from .errors import TestbedError
+from .landscape import CriticalPoint, Landscape, Param, from_kernels
+from .registry import add_folder, landscape, names as landscapes, register
+from .result import Result
+from .symbolic import symbolic
+
+__all__ = ["__version__", "run", "TestbedError", "CriticalPoint", "Landscape", "Param",
+           "from_kernels", "add_folder", "landscape", "landscapes", "register", "Result",
+           "symbolic"]

@@ -1,0 +1,171 @@
+"""Ensembles: N replicas of one update rule on one landscape, compiled and threaded.
+
+    res = testbed.run(L, "noisy_gd", x0, steps=1000, n=10_000, seed=0,
+                      eta=0.1, sigma=1e-4, event=testbed.events.escape(0, 0.5))
+
+Replica r's randomness is the stream (seed, r) and nothing else: the same r gives the
+same trajectory in a run of 10 replicas or 10^6, on 1 thread or 16. Hyper-parameters
+and landscape parameters may differ per replica (pass an array of length N for a
+hyper-parameter; bind landscapes with the same d for ``params``).
+"""
+from __future__ import annotations
+
+import contextlib
+import numbers
+
+import numba
+import numpy as np
+
+from . import _runner, rules
+from ._version import __version__
+from .errors import TestbedError
+from .events import NEVER, Event
+from .landscape import Landscape
+from .projections import IDENTITY, Projection
+from .result import Result
+
+OBSERVABLES = ("loss", "grad_norm", "sharpness")
+_POSITIVE = {"eta", "sigma", "r", "g_thres", "t_thres", "max_step"}
+_NONNEGATIVE = {"rho", "damping", "beta", "beta1", "beta2", "eps", "f_thres", "rcond"}
+
+
+def check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TestbedError(f"seed must be an integer, got {seed!r} ({type(seed).__name__})")
+    return int(seed)
+
+
+def _check_count(name, value, minimum=1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise TestbedError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _hyper_matrix(rule, given: dict, n: int, extra: np.ndarray):
+    keys, values = rules.hyper_vector(rule, given)
+    cols, per_replica = [], False
+    for key, value in zip(keys, values):
+        arr = np.asarray(value, dtype=float)
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n):
+            raise TestbedError(f"hyper-parameter {key!r} must be a scalar or have one "
+                               f"value per replica (length {n}), got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)) and key != "max_step":
+            raise TestbedError(f"hyper-parameter {key!r} must be finite, got {value!r}")
+        if key in _POSITIVE and np.any(arr <= 0):
+            raise TestbedError(f"hyper-parameter {key!r} must be positive, got {value!r}")
+        if key in _NONNEGATIVE and np.any(arr < 0):
+            raise TestbedError(f"hyper-parameter {key!r} must be non-negative, got {value!r}")
+        per_replica |= arr.ndim == 1
+        cols.append(arr)
+    rows = n if per_replica else 1
+    H = np.empty((rows, len(cols) + extra.shape[0]))
+    for j, col in enumerate(cols):
+        H[:, j] = col
+    H[:, len(cols):] = extra
+    meta = {k: (v.tolist() if v.ndim else float(v)) for k, v in zip(keys, cols)}
+    return np.ascontiguousarray(H), meta
+
+
+def _starts(landscape: Landscape, x0, n) -> np.ndarray:
+    d = landscape.d
+    X = np.array(x0, dtype=np.float64, copy=True, ndmin=1)
+    if X.ndim == 1:
+        if X.shape[0] != d:
+            raise TestbedError(f"x0 has {X.shape[0]} coordinates but landscape "
+                               f"{landscape.name!r} is {d}-dimensional")
+        X = np.repeat(X[None, :], 1 if n is None else n, axis=0)
+    elif X.ndim != 2 or X.shape[1] != d:
+        raise TestbedError(f"x0 must have shape ({d},) or (N, {d}); got {X.shape}")
+    elif n is not None and n != X.shape[0]:
+        raise TestbedError(f"n = {n} but x0 holds {X.shape[0]} starting points")
+    if not np.all(np.isfinite(X)):
+        raise TestbedError("x0 contains NaN or inf")
+    return np.ascontiguousarray(X)
+
+
+@contextlib.contextmanager
+def threads_used(k):
+    if k is None:
+        yield
+        return
+    k = _check_count("threads", k)
+    if k > numba.config.NUMBA_NUM_THREADS:
+        raise TestbedError(f"threads = {k} exceeds the {numba.config.NUMBA_NUM_THREADS} "
+                           f"Numba threads available")
+    old = numba.get_num_threads()
+    numba.set_num_threads(k)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
+
+
+def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
+        observe=("loss",), coords=(), event: Event | None = None,
+        projection: Projection | None = None, threads=None, sharpness_iters=20,
+        replica_offset=0, params=None, **hyper) -> Result:
+    """Run N replicas of ``rule`` on ``landscape`` for ``steps`` steps.
+
+    ``observe`` picks traces among loss, grad_norm, sharpness (and ``coords`` the
+    coordinates to record), every ``stride`` steps. ``event`` stops a replica when it
+    fires; a replica whose loss or iterate leaves the finite numbers is flagged
+    ``diverged`` at that step while the others go on. ``params``: optional (N, n_p)
+    per-replica landscape parameter vectors. ``replica_offset`` shifts the replica
+    indices (a chunk of a larger run draws the same streams as in the whole run).
+    """
+    if isinstance(landscape, str):
+        from .registry import landscape as lookup
+        landscape = lookup(landscape)
+    landscape._require_bound()
+    module = rules.get(rule)
+    rule_name = module.__name__.rsplit(".", 1)[-1]
+    seed = check_seed(seed)
+    steps = _check_count("steps", steps)
+    stride = _check_count("stride", stride)
+    replica_offset = _check_count("replica_offset", replica_offset, 0)
+    if x0 is None:
+        raise TestbedError("x0 (the starting point or points) is required")
+    X = _starts(landscape, x0, n)
+    N, d = X.shape
+    unknown = set(observe) - set(OBSERVABLES)
+    if unknown:
+        raise TestbedError(f"unknown observable(s) {sorted(unknown)}; choose from {OBSERVABLES}")
+    coords = np.asarray(coords, dtype=np.int64).reshape(-1)
+    if np.any((coords < 0) | (coords >= d)):
+        raise TestbedError(f"coords {coords.tolist()} out of range for d = {d}")
+    event = event or NEVER
+    if rule_name == "projected_gd" and projection is None:
+        raise TestbedError("projected_gd needs projection=... (see testbed.projections)")
+    projection = projection or IDENTITY
+    H, hyper_meta = _hyper_matrix(module, hyper, N, projection.params)
+    P = landscape.p[None, :] if params is None else np.ascontiguousarray(params, dtype=float)
+    if P.ndim != 2 or P.shape[1] != landscape.p.shape[0] or P.shape[0] not in (1, N):
+        raise TestbedError(f"params must have shape (N, {landscape.p.shape[0]})")
+
+    oracle = landscape.oracle
+    kernel = _runner.runner_module(oracle, module, event, projection)
+    n_obs = steps // stride + 1
+    loss = np.full((n_obs, N), np.nan)      # loss and grad_norm come together
+    gnorm = np.full((n_obs, N), np.nan)
+    sharp = np.full((n_obs if "sharpness" in observe else 0, N), np.nan)
+    xs = np.full((n_obs, coords.shape[0], N), np.nan)
+    status = np.zeros(N, np.int8)
+    stop_step = np.zeros(N, np.int64)
+    scalars = np.zeros((N, module.SCALARS))
+    with threads_used(threads):
+        kernel.run(X, P, H, event.params, seed, replica_offset, steps, stride, module.STATE,
+                   module.SCALARS, coords, sharpness_iters, loss, gnorm, xs, sharp,
+                   status, stop_step, scalars)
+    traces = {k: v for k, v in (("loss", loss), ("grad_norm", gnorm), ("sharpness", sharp))
+              if k in observe}
+    if coords.shape[0]:
+        traces["coords"] = xs
+    meta = {"landscape": landscape.name, "d": d,
+            "params": {k: v.tolist() for k, v in landscape.values.items()},
+            "rule": rule_name, "hyper": hyper_meta, "seed": seed, "steps": steps,
+            "stride": stride, "n": N, "replica_offset": replica_offset,
+            "event": event.name, "event_params": event.params.tolist(),
+            "projection": projection.name, "observe": list(observe),
+            "coords": coords.tolist(), "version": __version__}
+    return Result(x=X, status=status, stop_step=stop_step,
+                  steps=np.arange(n_obs) * stride, traces=traces, scalars=scalars, meta=meta)

@@ -1,0 +1,188 @@
+"""Landscapes: a catalogue entry (parameters, critical points, provenance) bound to
+compiled kernels for the value, gradient, Hessian and Hessian-vector product.
+
+A landscape is a family f(x; p) over x in R^d. Its parameters are declared with a
+default and a domain; binding values (``L.bind(d=..., name=value)``) packs them into
+the flat float64 vector p that every kernel receives. Kernels come from
+:mod:`testbed.symbolic` (SymPy, all derivatives exact) or from a module of
+hand-written Numba functions (:func:`from_kernels`); whatever is missing is derived
+in :mod:`testbed._oracle` (documented there, with its accuracy).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import TestbedError
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """A declared parameter: its default, its closed domain [low, high], and whether
+    it is a scalar or a vector of length d (``vector=True``)."""
+    default: object = None
+    low: float = -math.inf
+    high: float = math.inf
+    doc: str = ""
+    vector: bool = False
+    exclusive_low: bool = False
+
+    def check(self, name: str, value) -> np.ndarray:
+        arr = np.asarray(value, dtype=float)
+        if not np.all(np.isfinite(arr)):
+            raise TestbedError(f"parameter {name!r} must be finite, got {value!r}")
+        below = arr <= self.low if self.exclusive_low else arr < self.low
+        if np.any(below) or np.any(arr > self.high):
+            lo = "(" if self.exclusive_low else "["
+            raise TestbedError(f"parameter {name!r} = {value!r} is outside its domain "
+                               f"{lo}{self.low}, {self.high}]")
+        return arr
+
+
+@dataclasses.dataclass(frozen=True)
+class CriticalPoint:
+    """A known critical point: location, energy f(x), Morse index (number of negative
+    Hessian eigenvalues) and whether the Hessian is singular there."""
+    x: tuple
+    energy: float
+    index: int
+    degenerate: bool = False
+
+
+class Landscape:
+    """A family of functions f(x; p), x in R^d, with compiled kernels.
+
+    Kernel contract (all Numba-compiled, float64, contiguous arrays):
+    ``value_grad(x, p, g) -> f`` (writes the gradient into g), and optionally
+    ``hessian(x, p, H)`` and ``hvp(x, p, v, out)``.
+    """
+
+    def __init__(self, name: str, *, kernels, params: dict[str, Param] | None = None,
+                 dim: int | None = None, critical_points=(), domain=None,
+                 tags: Sequence[str] = (), paper: str = "", description: str = "",
+                 pack: Callable | None = None):
+        self.name = name
+        self.kernels = kernels          # import target resolved by testbed._oracle
+        self.params = dict(params or {})
+        self.dim = dim                  # None: any d, chosen at bind time
+        self._critical_points = critical_points
+        self.domain = domain            # (low, high) box or None
+        self.tags = tuple(tags)
+        self.paper = paper
+        self.description = description
+        self._pack = pack
+        self.values: dict = {}
+        self.d = dim
+        self.source = ""                # file the entry came from (set by the registry)
+
+    # -- binding ---------------------------------------------------------------
+    def bind(self, d: int | None = None, **values) -> "Landscape":
+        """A copy with dimension d and parameter values (defaults for the rest)."""
+        unknown = set(values) - set(self.params)
+        if unknown:
+            raise TestbedError(f"landscape {self.name!r} has no parameter(s) "
+                               f"{sorted(unknown)}; its parameters are {sorted(self.params)}")
+        if self.dim is not None and d is not None and d != self.dim:
+            raise TestbedError(f"landscape {self.name!r} is {self.dim}-dimensional, "
+                               f"not {d}-dimensional")
+        d = self.dim if self.dim is not None else (d if d is not None else self.d)
+        if d is None:
+            raise TestbedError(f"landscape {self.name!r} works in any dimension: "
+                               f"pass d=... to bind()")
+        if not (isinstance(d, (int, np.integer)) and d >= 1):
+            raise TestbedError(f"dimension d must be a positive integer, got {d!r}")
+        merged = {**{k: v for k, v in self.values.items()}, **values}
+        checked = {}
+        for key, spec in self.params.items():
+            value = merged.get(key, spec.default)
+            if callable(value):
+                value = value(int(d))
+            if value is None:
+                raise TestbedError(f"landscape {self.name!r} needs parameter {key!r}")
+            arr = spec.check(key, value)
+            if spec.vector and arr.shape != (d,):
+                raise TestbedError(f"parameter {key!r} must have length d = {d}, "
+                                   f"got shape {arr.shape}")
+            if not spec.vector and arr.shape != ():
+                raise TestbedError(f"parameter {key!r} must be a scalar, got shape {arr.shape}")
+            checked[key] = arr
+        new = object.__new__(Landscape)
+        new.__dict__.update(self.__dict__)
+        new.values = checked
+        new.d = int(d)
+        new._p = None
+        return new
+
+    @property
+    def p(self) -> np.ndarray:
+        """The packed parameter vector the kernels receive."""
+        self._require_bound()
+        if getattr(self, "_p", None) is None:
+            if self._pack is not None:
+                p = self._pack(self.d, **self.values)
+            else:
+                parts = [np.atleast_1d(self.values[k]) for k in self.params]
+                p = np.concatenate(parts) if parts else np.zeros(0)
+            self._p = np.ascontiguousarray(p, dtype=np.float64)
+        return self._p
+
+    def _require_bound(self):
+        if self.d is None or (self.params and not self.values):
+            raise TestbedError(f"landscape {self.name!r} is not bound: call "
+                               f".bind(d=..., **params) or testbed.landscape(name, ...)")
+
+    def critical_points(self) -> list[CriticalPoint]:
+        """The declared critical points at the bound dimension and parameters."""
+        self._require_bound()
+        cps = self._critical_points
+        if callable(cps):
+            cps = cps(self.d, **{k: (v if v.shape else float(v))
+                                 for k, v in self.values.items()})
+        return list(cps)
+
+    # -- evaluation (validated wrappers over the compiled kernels) ---------------
+    @property
+    def oracle(self):
+        """The compiled module with value, value_grad, hessian and hvp."""
+        from ._oracle import oracle_module
+        self._require_bound()
+        return oracle_module(self)
+
+    def _point(self, x, what="x") -> np.ndarray:
+        arr = np.ascontiguousarray(x, dtype=np.float64)
+        if arr.shape != (self.d,):
+            raise TestbedError(f"{what} has shape {arr.shape}, but landscape "
+                               f"{self.name!r} is {self.d}-dimensional: pass shape ({self.d},)")
+        return arr
+
+    def value(self, x) -> float:
+        return float(self.oracle.value(self._point(x), self.p))
+
+    def grad(self, x) -> np.ndarray:
+        g = np.empty(self.d)
+        self.oracle.value_grad(self._point(x), self.p, g)
+        return g
+
+    def hessian(self, x) -> np.ndarray:
+        H = np.empty((self.d, self.d))
+        self.oracle.hessian(self._point(x), self.p, H)
+        return H
+
+    def hvp(self, x, v) -> np.ndarray:
+        out = np.empty(self.d)
+        self.oracle.hvp(self._point(x), self.p, self._point(v, "v"), out)
+        return out
+
+    def __repr__(self):
+        bound = f", d={self.d}" if self.d is not None else ""
+        return f"<Landscape {self.name}{bound}>"
+
+
+def from_kernels(name: str, module: str, **kw) -> Landscape:
+    """A landscape whose kernels are the Numba functions of module ``module``
+    (usually ``__name__`` of the file that declares it): ``value_grad`` is required,
+    ``hessian`` and ``hvp`` are optional and otherwise derived."""
+    return Landscape(name, kernels=("module", module), **kw)

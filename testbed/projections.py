@@ -1,0 +1,70 @@
+"""Projections onto constraint sets for projected gradient descent.
+
+A projection is a Numba function ``project(x, q)`` that maps x in place onto the set,
+with parameters q, defined at module level in a file; wrap your own with
+``Projection(fn, q)``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from ._jit import njit
+from .errors import TestbedError
+
+
+@dataclasses.dataclass(frozen=True)
+class Projection:
+    fn: object
+    q: tuple = ()
+    name: str = ""
+
+    def __post_init__(self):
+        if not hasattr(self.fn, "py_func"):
+            raise TestbedError("a projection must be a Numba function (decorate it with "
+                               "@numba.njit) defined at module level in a file")
+
+    @property
+    def params(self) -> np.ndarray:
+        return np.asarray(self.q, dtype=np.float64).reshape(-1)
+
+
+@njit
+def _identity(x, q):
+    pass
+
+
+@njit
+def _ball(x, q):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * x[i]
+    s = math.sqrt(s)
+    if s > q[0]:
+        for i in range(x.shape[0]):
+            x[i] *= q[0] / s
+
+
+@njit
+def _box(x, q):
+    for i in range(x.shape[0]):
+        x[i] = min(max(x[i], q[0]), q[1])
+
+
+IDENTITY = Projection(_identity, (), "identity")
+
+
+def ball(radius: float) -> Projection:
+    """Euclidean projection onto {|x| <= radius}."""
+    if radius <= 0:
+        raise TestbedError(f"ball radius must be positive, got {radius}")
+    return Projection(_ball, (radius,), f"ball({radius})")
+
+
+def box(low: float, high: float) -> Projection:
+    """Projection onto the box [low, high]^d (coordinate-wise clipping)."""
+    if not low < high:
+        raise TestbedError(f"box needs low < high, got [{low}, {high}]")
+    return Projection(_box, (low, high), f"box({low}, {high})")

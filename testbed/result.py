@@ -1,0 +1,90 @@
+"""The result of an ensemble run: arrays, and everything that made them.
+
+``meta`` records the landscape (name, d, parameter values), the rule and its
+hyper-parameters, the seed, the step budget, the observation stride, the event, and
+the package version; ``save``/``load`` keep arrays and meta together in one ``.npz``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+
+from ._runner import BUDGET, DIVERGED, EVENT, RULE_DONE, STATUS_NAMES
+
+
+@dataclasses.dataclass
+class Result:
+    """N replicas' final points ``x`` (N, d), ``status`` and ``stop_step`` (N,), and
+    traces (n_obs, N) at steps ``steps`` (``loss``, ``grad_norm``, ``sharpness``;
+    ``coords`` is (n_obs, n_coords, N)). A trace is NaN after its replica stopped."""
+    x: np.ndarray
+    status: np.ndarray
+    stop_step: np.ndarray
+    steps: np.ndarray
+    traces: dict
+    scalars: np.ndarray
+    meta: dict
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def diverged(self) -> np.ndarray:
+        return self.status == DIVERGED
+
+    @property
+    def stopped_by_event(self) -> np.ndarray:
+        return self.status == EVENT
+
+    @property
+    def finished(self) -> np.ndarray:
+        """Replicas the rule itself declared finished (e.g. perturbed GD's return)."""
+        return self.status == RULE_DONE
+
+    @property
+    def ran_out(self) -> np.ndarray:
+        return self.status == BUDGET
+
+    def to_frame(self):
+        """One row per replica: replica, status, stop step, final loss, and the
+        scalar hyper-parameters (tidy, for pandas/seaborn)."""
+        import pandas as pd
+        frame = pd.DataFrame({
+            "replica": np.arange(self.n),
+            "status": [STATUS_NAMES[int(s)] for s in self.status],
+            "stop_step": self.stop_step,
+        })
+        for key, value in self.meta.get("hyper", {}).items():
+            frame[key] = np.broadcast_to(np.asarray(value), (self.n,))
+        frame["seed"] = self.meta.get("seed")
+        return frame
+
+    def save(self, path) -> None:
+        arrays = {f"trace_{k}": v for k, v in self.traces.items()}
+        np.savez_compressed(path, x=self.x, status=self.status, stop_step=self.stop_step,
+                            steps=self.steps, scalars=self.scalars,
+                            meta=np.array(json.dumps(self.meta, default=_jsonable)), **arrays)
+
+    @classmethod
+    def load(cls, path) -> "Result":
+        with np.load(path, allow_pickle=False) as z:
+            traces = {k[6:]: z[k] for k in z.files if k.startswith("trace_")}
+            return cls(x=z["x"], status=z["status"], stop_step=z["stop_step"],
+                       steps=z["steps"], traces=traces, scalars=z["scalars"],
+                       meta=json.loads(str(z["meta"])))
+
+    def __repr__(self):
+        counts = {name: int(np.sum(self.status == code)) for code, name in STATUS_NAMES.items()}
+        return (f"<Result {self.meta.get('landscape')} d={self.x.shape[1]} rule="
+                f"{self.meta.get('rule')} N={self.n} {counts}>")
+
+
+def _jsonable(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return str(obj)

@@ -1,0 +1,42 @@
+"""Update rules: one module each, all in the ``(init, step)`` form of
+:mod:`testbed.rules._api`. Named optimizers are these modules, not new loops.
+
+gd, heavy_ball, nesterov, noisy_gd, perturbed_gd, sam, adam, newton, sfn,
+projected_gd, gradient_flow.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from ..errors import TestbedError
+
+
+def names() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def get(rule):
+    """The rule module for a name (or a module following the contract)."""
+    if not isinstance(rule, str):
+        return rule
+    if rule not in names():
+        raise TestbedError(f"unknown update rule {rule!r}; available: {', '.join(names())}")
+    return importlib.import_module(f"{__name__}.{rule}")
+
+
+def hyper_vector(rule, given: dict) -> tuple[list[str], list]:
+    """Hyper-parameter names and values in the rule's order (defaults filled in)."""
+    module = get(rule)
+    unknown = set(given) - set(module.HYPER)
+    if unknown:
+        raise TestbedError(f"rule {module.__name__.rsplit('.', 1)[-1]!r} has no "
+                           f"hyper-parameter(s) {sorted(unknown)}; it takes {list(module.HYPER)}")
+    values = []
+    for key, default in module.HYPER.items():
+        value = given.get(key, default)
+        if value is None:
+            raise TestbedError(f"rule {module.__name__.rsplit('.', 1)[-1]!r} needs "
+                               f"{key}=...")
+        values.append(value)
+    return list(module.HYPER), values

@@ -1,0 +1,18 @@
+"""Gradient descent: x_{t+1} = x_t - eta * grad f(x_t)."""
+from ._api import value_grad
+
+HYPER = {"eta": None}
+STATE = 0
+SCALARS = 0
+
+
+def init(x, s, c, h, p, rng):
+    pass
+
+
+def step(t, x, g, s, c, h, p, rng):
+    f = value_grad(x, p, g)
+    eta = h[0]
+    for i in range(x.shape[0]):
+        x[i] -= eta * g[i]
+    return f

@@ -1,0 +1,34 @@
+"""Sharpness-aware minimisation, Foret et al. (2021), the normalised first-order form:
+eps_t = rho grad f(x_t) / |grad f(x_t)|;  x_{t+1} = x_t - eta grad f(x_t + eps_t).
+With rho = 0 (or a zero gradient) it is gradient descent, bit for bit."""
+import math
+
+import numpy as np
+
+from ._api import value_grad
+
+HYPER = {"eta": None, "rho": 0.05}
+STATE = 0
+SCALARS = 0
+
+
+def init(x, s, c, h, p, rng):
+    pass
+
+
+def step(t, x, g, s, c, h, p, rng):
+    eta = h[0]
+    rho = h[1]
+    f = value_grad(x, p, g)
+    gn = 0.0
+    for i in range(x.shape[0]):
+        gn += g[i] * g[i]
+    gn = math.sqrt(gn)
+    scale = rho / gn if gn > 0.0 else 0.0
+    y = np.empty_like(x)
+    for i in range(x.shape[0]):
+        y[i] = x[i] + scale * g[i]
+    value_grad(y, p, g)
+    for i in range(x.shape[0]):
+        x[i] -= eta * g[i]
+    return f

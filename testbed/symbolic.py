@@ -1,0 +1,76 @@
+"""Landscapes from SymPy expressions.
+
+``symbolic(name, expr, coords, params)`` checks the expression once (every free symbol
+declared, every function printable as Numba-compatible Python) and returns a
+:class:`~testbed.landscape.Landscape` whose value, gradient, Hessian and
+Hessian-vector product are all exact: SymPy differentiates, common subexpressions are
+eliminated, and the code is written into a real module (see :mod:`testbed._oracle`)
+so that Numba's disk cache works across processes.
+"""
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter
+
+from .errors import TestbedError
+from .landscape import Landscape, Param
+
+
+class _Printer(PythonCodePrinter):
+    """Python printer for Numba: ``math.*`` calls, small integer powers unrolled (so
+    loops over replicas vectorise), unsupported functions refused."""
+
+    def __init__(self):
+        super().__init__({"fully_qualified_modules": True, "strict": True})
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.as_base_exp()
+        if exp.is_Integer and 2 <= int(exp) <= 4:
+            b = self.parenthesize(base, 100)
+            return "(" + "*".join([b] * int(exp)) + ")"
+        if exp.is_Integer and -4 <= int(exp) <= -1:
+            b = self.parenthesize(base, 100)
+            return "(1.0/(" + "*".join([b] * -int(exp)) + "))"
+        return super()._print_Pow(expr, rational=rational)
+
+
+def printer() -> _Printer:
+    return _Printer()
+
+
+def symbolic(name: str, expr, coords, params: dict | None = None, **kw) -> Landscape:
+    """Landscape from a SymPy expression in ``coords`` with named ``params``.
+
+    ``params`` maps a SymPy symbol (or its name) to a :class:`Param`; remaining
+    keyword arguments (critical_points, domain, tags, paper, description) go to
+    :class:`Landscape`.
+    """
+    expr = sp.sympify(expr)
+    coords = tuple(coords)
+    params = dict(params or {})
+    psyms = tuple(sp.Symbol(k) if isinstance(k, str) else k for k in params)
+    declared = set(coords) | set(psyms)
+    free = expr.free_symbols - declared
+    if free:
+        raise TestbedError(
+            f"landscape {name!r}: symbol(s) {sorted(map(str, free))} appear in the "
+            f"expression but are neither coordinates nor declared parameters; add them "
+            f"to params={{...}} with a Param(default, low, high)")
+    undefined = [str(f.func) for f in expr.atoms(sp.Function)
+                 if isinstance(f, sp.core.function.AppliedUndef)]
+    if undefined:
+        raise TestbedError(f"landscape {name!r}: undefined function(s) {undefined} in the "
+                           f"expression; write them out in elementary functions")
+    try:
+        printer().doprint(expr)
+    except Exception as exc:  # sympy's PrintMethodNotImplementedError and friends
+        raise TestbedError(
+            f"landscape {name!r}: the expression uses a function Numba kernels cannot "
+            f"be generated for ({exc.args[0].splitlines()[0]}); use elementary functions "
+            f"(polynomials, exp, log, trig, hyperbolic, sqrt, abs)") from None
+    for k, v in params.items():
+        if not isinstance(v, Param):
+            raise TestbedError(f"landscape {name!r}: parameter {k!r} must be declared as "
+                               f"Param(default, low, high), got {v!r}")
+    return Landscape(name, kernels=("sympy", expr, coords, psyms), dim=len(coords),
+                     params={str(s): v for s, v in zip(psyms, params.values())}, **kw)

@@ -1,0 +1,1 @@
+"""Closed-form and numerically exact predictions used by claims and benchmarks."""
