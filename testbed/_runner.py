@@ -45,7 +45,7 @@ def _observe(k, r, x, p, loss, gnorm, xs, coords, sharp, sharp_iters):
     for j in range(coords.shape[0]):
         xs[k, j, r] = x[coords[j]]
     if sharp.shape[0] > k:
-        sharp[k, r] = sharpness(x, p, sharp_iters)
+        sharp[k, r] = {sharpness_call}
 
 
 @njit
@@ -109,15 +109,16 @@ def _where(fn):
     return module.__name__, inspect.getsourcefile(py), py.__name__
 
 
-def runner_module(oracle, rule, event, projection):
-    """The generated module holding ``run`` for this combination."""
+def runner_module(oracle, rule, event, projection, with_sharpness=False):
+    """The generated module holding ``run`` for this combination. The sharpness
+    observer is compiled in only when asked for (it is most of the compile time)."""
     ev_mod, ev_path, ev_name = _where(event.pred)
     pj_mod, pj_path, pj_name = _where(projection.fn)
     rule_src = inspect.getsource(rule)
     key = "|".join([oracle.__name__, rule.__name__, _codegen.digest(rule_src),
                     ev_mod, ev_name, _codegen.digest(inspect.getsource(event.pred.py_func)),
                     pj_mod, pj_name, _codegen.digest(inspect.getsource(projection.fn.py_func)),
-                    _codegen.digest(_LOOP + _HEADER)])
+                    _codegen.digest(_LOOP + _HEADER), str(with_sharpness)])
 
     def source():
         head = _HEADER.format(oracle=oracle.__name__, oracle_path=oracle.__file__,
@@ -125,6 +126,8 @@ def runner_module(oracle, rule, event, projection):
                               pj_mod=pj_mod, pj_path=pj_path, pj_name=pj_name)
         codes = (f"BUDGET, EVENT, RULE_DONE, DIVERGED = "
                  f"{BUDGET}, {EVENT}, {RULE_DONE}, {DIVERGED}\n")
-        return (head + codes + _codegen.functions_source(rule, ("init", "step")) + _LOOP)
+        call = "sharpness(x, p, sharp_iters)" if with_sharpness else "np.nan"
+        return (head + codes + _codegen.functions_source(rule, ("init", "step"))
+                + _LOOP.replace("{sharpness_call}", call))
 
     return _codegen.load_generated("run", key, source)

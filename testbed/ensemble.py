@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import warnings
 
 import numba
 import numpy as np
+from numba.core.errors import NumbaError
 
 from . import _runner, rules
 from ._version import __version__
@@ -23,6 +25,7 @@ from .events import NEVER, Event
 from .landscape import Landscape
 from .projections import IDENTITY, Projection
 from .result import Result
+from .validate import compile_error
 
 OBSERVABLES = ("loss", "grad_norm", "sharpness")
 _POSITIVE = {"eta", "sigma", "r", "g_thres", "t_thres", "max_step"}
@@ -143,7 +146,8 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
         raise TestbedError(f"params must have shape (N, {landscape.p.shape[0]})")
 
     oracle = landscape.oracle
-    kernel = _runner.runner_module(oracle, module, event, projection)
+    kernel = _runner.runner_module(oracle, module, event, projection,
+                                   with_sharpness="sharpness" in observe)
     n_obs = steps // stride + 1
     loss = np.full((n_obs, N), np.nan)      # loss and grad_norm come together
     gnorm = np.full((n_obs, N), np.nan)
@@ -153,9 +157,17 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
     stop_step = np.zeros(N, np.int64)
     scalars = np.zeros((N, module.SCALARS))
     with threads_used(threads):
-        kernel.run(X, P, H, event.params, seed, replica_offset, steps, stride, module.STATE,
-                   module.SCALARS, coords, sharpness_iters, loss, gnorm, xs, sharp,
-                   status, stop_step, scalars)
+        try:
+            kernel.run(X, P, H, event.params, seed, replica_offset, steps, stride,
+                       module.STATE, module.SCALARS, coords, sharpness_iters, loss, gnorm,
+                       xs, sharp, status, stop_step, scalars)
+        except NumbaError as exc:
+            raise compile_error(landscape, f"ensemble for rule {rule_name!r}", exc) from None
+    at_start = int(np.sum((status == _runner.DIVERGED) & (stop_step == 0)))
+    if at_start:
+        warnings.warn(f"{at_start} of {N} replicas have a non-finite loss at their starting "
+                      f"point on {landscape.name!r}; they are flagged diverged at step 0",
+                      stacklevel=2)
     traces = {k: v for k, v in (("loss", loss), ("grad_norm", gnorm), ("sharpness", sharp))
               if k in observe}
     if coords.shape[0]:

@@ -148,8 +148,12 @@ class Landscape:
     def oracle(self):
         """The compiled module with value, value_grad, hessian and hvp."""
         from ._oracle import oracle_module
+        from .validate import check_kernels
         self._require_bound()
-        return oracle_module(self)
+        module = oracle_module(self)
+        if self.kernels[0] == "module":      # hand-written: check before first use
+            check_kernels(self, module)
+        return module
 
     def _point(self, x, what="x") -> np.ndarray:
         arr = np.ascontiguousarray(x, dtype=np.float64)

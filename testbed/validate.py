@@ -1,0 +1,68 @@
+"""First-use checks of a landscape's compiled kernels, so that a wrong user kernel
+fails with a message instead of a wrong result.
+
+At a few seeded points (inside the declared domain, else N(0, 1/4) around the
+origin) the value must be a finite scalar, and the gradient must agree with a
+central difference of the value along each coordinate (d <= 50) or along three
+random directions v: |g.v - D_v f| <= 1e-5 (1 + |g| |v|). That is far above the
+difference's own error (h^2 |D^3 f| / 6 + u |f| / h, about 1e-10 at h = u^(1/3))
+and far below the error of a wrong derivative.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import TestbedError
+
+_DONE: set = set()
+FD_TOL = 1e-5
+
+
+def _points(L, k=3):
+    rng = np.random.default_rng(12345)
+    if L.domain is not None:
+        lo, hi = (np.broadcast_to(np.asarray(b, float), (L.d,)) for b in L.domain)
+        return lo + (hi - lo) * rng.uniform(0.1, 0.9, size=(k, L.d))
+    return 0.5 * rng.standard_normal((k, L.d))
+
+
+def compile_error(L, what, exc) -> TestbedError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return TestbedError(
+        f"kernel {what} of landscape {L.name!r} failed ({first}); kernels are Numba "
+        f"functions value_grad(x, p, g) -> float (writing g in place), hessian(x, p, H), "
+        f"hvp(x, p, v, out) over float64 arrays")
+
+
+def check_kernels(L, oracle) -> None:
+    """Validate value and gradient of a bound landscape once per (name, d, p)."""
+    key = (L.name, L.d, L.p.tobytes())
+    if key in _DONE:
+        return
+    from numba.core.errors import NumbaError
+    for x in _points(L):
+        g = np.zeros(L.d)
+        try:
+            f = oracle.value_grad(x, L.p, g)
+        except NumbaError as exc:
+            raise compile_error(L, "value_grad", exc) from None
+        if np.ndim(f) != 0:
+            raise TestbedError(f"value_grad of landscape {L.name!r} must return the value "
+                               f"as a scalar; it returned shape {np.shape(f)}")
+        if not np.isfinite(f) or not np.all(np.isfinite(g)):
+            raise TestbedError(f"landscape {L.name!r} returned a non-finite value or "
+                               f"gradient at x = {x.tolist()}; fix the kernel or declare a "
+                               f"domain=... on which it is defined")
+        dirs = np.eye(L.d) if L.d <= 50 else np.random.default_rng(7).standard_normal((3, L.d))
+        for i, v in enumerate(dirs):
+            h = np.finfo(float).eps ** (1 / 3) * max(1.0, float(np.linalg.norm(x)))
+            h /= np.linalg.norm(v)
+            fd = (oracle.value(x + h * v, L.p) - oracle.value(x - h * v, L.p)) / (2 * h)
+            gv = float(g @ v)
+            if abs(gv - fd) > FD_TOL * (1 + np.linalg.norm(g) * np.linalg.norm(v)):
+                where = f"coordinate {i}" if L.d <= 50 else "a random direction"
+                raise TestbedError(
+                    f"the gradient of landscape {L.name!r} disagrees with finite "
+                    f"differences at x = {np.round(x, 4).tolist()[:8]}, along {where}: "
+                    f"kernel {gv:.6g}, central difference {fd:.6g}; check value_grad")
+    _DONE.add(key)
