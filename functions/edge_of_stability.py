@@ -24,7 +24,7 @@ EOS_MINIMALIST = symbolic(
         CriticalPoint((2.0, -0.5), 0.0, 0, degenerate=True),
     ],
     domain=((-3.0, -3.0), (3.0, 3.0)),
-    tags=("edge-of-stability", "valley", "degenerate"),
+    tags=("edge-of-stability", "valley", "degenerate", "critical-manifold"),
     paper="Zhu et al. 2023, arXiv:2210.03294",
     description="(x^2 y^2 - 1)^2 / 4: sharpness along the valley xy = 1 is x^2 + y^2",
 )

@@ -91,8 +91,19 @@ _HEADER = "import math\nimport numpy as np\nfrom testbed._jit import njit\n"
 _SPECTRAL = functions_source(_spectral_templates, ("lanczos", "top_eigenvalues", "sharpness"))
 
 
+_MODULES: dict = {}
+
+
 def oracle_module(landscape):
     """The generated oracle module of ``landscape`` (cached per process and on disk)."""
+    try:
+        return _MODULES[landscape.kernels]
+    except KeyError:
+        module = _MODULES[landscape.kernels] = _build(landscape)
+        return module
+
+
+def _build(landscape):
     kind = landscape.kernels[0]
     if kind == "sympy":
         _, expr, coords, psyms = landscape.kernels

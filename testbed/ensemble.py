@@ -18,7 +18,7 @@ import numba
 import numpy as np
 from numba.core.errors import NumbaError
 
-from . import _runner, rules
+from . import _lanes, _runner, rules
 from ._version import __version__
 from .errors import TestbedError
 from .events import NEVER, Event
@@ -146,32 +146,42 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
         raise TestbedError(f"params must have shape (N, {landscape.p.shape[0]})")
 
     oracle = landscape.oracle
-    kernel = _runner.runner_module(oracle, module, event, projection,
-                                   with_sharpness="sharpness" in observe)
-    n_obs = steps // stride + 1
-    loss = np.full((n_obs, N), np.nan)      # loss and grad_norm come together
-    gnorm = np.full((n_obs, N), np.nan)
-    sharp = np.full((n_obs if "sharpness" in observe else 0, N), np.nan)
-    xs = np.full((n_obs, coords.shape[0], N), np.nan)
-    status = np.zeros(N, np.int8)
-    stop_step = np.zeros(N, np.int64)
-    scalars = np.zeros((N, module.SCALARS))
-    with threads_used(threads):
-        try:
-            kernel.run(X, P, H, event.params, seed, replica_offset, steps, stride,
-                       module.STATE, module.SCALARS, coords, sharpness_iters, loss, gnorm,
-                       xs, sharp, status, stop_step, scalars)
-        except NumbaError as exc:
-            raise compile_error(landscape, f"ensemble for rule {rule_name!r}", exc) from None
+    if _lanes.eligible(landscape, module, event, projection, params, observe, coords, N):
+        # plain GD on a SymPy landscape: the vectorised structure-of-arrays loop
+        # (testbed/_lanes.py), bit-identical to the generic runner below
+        with threads_used(threads):
+            X, status, stop_step, loss = _lanes.run(oracle, X, H[:, 0], landscape.p,
+                                                    steps, stride, "loss" in observe)
+        n_obs = steps // stride + 1
+        scalars = np.zeros((N, module.SCALARS))
+        traces = {} if loss is None else {"loss": loss}
+    else:
+        kernel = _runner.runner_module(oracle, module, event, projection,
+                                       with_sharpness="sharpness" in observe)
+        n_obs = steps // stride + 1
+        loss = np.full((n_obs, N), np.nan)      # loss and grad_norm come together
+        gnorm = np.full((n_obs, N), np.nan)
+        sharp = np.full((n_obs if "sharpness" in observe else 0, N), np.nan)
+        xs = np.full((n_obs, coords.shape[0], N), np.nan)
+        status = np.zeros(N, np.int8)
+        stop_step = np.zeros(N, np.int64)
+        scalars = np.zeros((N, module.SCALARS))
+        with threads_used(threads):
+            try:
+                kernel.run(X, P, H, event.params, seed, replica_offset, steps, stride,
+                           module.STATE, module.SCALARS, coords, sharpness_iters, loss, gnorm,
+                           xs, sharp, status, stop_step, scalars)
+            except NumbaError as exc:
+                raise compile_error(landscape, f"ensemble for rule {rule_name!r}", exc) from None
+        traces = {k: v for k, v in (("loss", loss), ("grad_norm", gnorm), ("sharpness", sharp))
+                  if k in observe}
+        if coords.shape[0]:
+            traces["coords"] = xs
     at_start = int(np.sum((status == _runner.DIVERGED) & (stop_step == 0)))
     if at_start:
         warnings.warn(f"{at_start} of {N} replicas have a non-finite loss at their starting "
                       f"point on {landscape.name!r}; they are flagged diverged at step 0",
                       stacklevel=2)
-    traces = {k: v for k, v in (("loss", loss), ("grad_norm", gnorm), ("sharpness", sharp))
-              if k in observe}
-    if coords.shape[0]:
-        traces["coords"] = xs
     meta = {"landscape": landscape.name, "d": d,
             "params": {k: v.tolist() for k, v in landscape.values.items()},
             "rule": rule_name, "hyper": hyper_meta, "seed": seed, "steps": steps,

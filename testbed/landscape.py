@@ -31,7 +31,11 @@ class Param:
     exclusive_low: bool = False
 
     def check(self, name: str, value) -> np.ndarray:
-        arr = np.asarray(value, dtype=float)
+        try:
+            arr = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise TestbedError(f"parameter {name!r} must be a number or an array of "
+                               f"numbers, got {value!r}") from None
         if not np.all(np.isfinite(arr)):
             raise TestbedError(f"parameter {name!r} must be finite, got {value!r}")
         below = arr <= self.low if self.exclusive_low else arr < self.low
@@ -102,12 +106,17 @@ class Landscape:
                 value = value(int(d))
             if value is None:
                 raise TestbedError(f"landscape {self.name!r} needs parameter {key!r}")
-            arr = spec.check(key, value)
-            if spec.vector and arr.shape != (d,):
-                raise TestbedError(f"parameter {key!r} must have length d = {d}, "
-                                   f"got shape {arr.shape}")
-            if not spec.vector and arr.shape != ():
-                raise TestbedError(f"parameter {key!r} must be a scalar, got shape {arr.shape}")
+            shape = np.shape(value)
+            if spec.vector and shape != (d,):
+                raise TestbedError(f"landscape {self.name!r}: parameter {key!r} must have "
+                                   f"length d = {d}, got shape {shape}")
+            if not spec.vector and shape != ():
+                raise TestbedError(f"landscape {self.name!r}: parameter {key!r} must be a "
+                                   f"scalar, got shape {shape}")
+            try:
+                arr = spec.check(key, value)
+            except TestbedError as exc:
+                raise TestbedError(f"landscape {self.name!r}: {exc}") from None
             checked[key] = arr
         new = object.__new__(Landscape)
         new.__dict__.update(self.__dict__)

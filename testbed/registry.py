@@ -9,6 +9,7 @@ refused, naming both files.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import pkgutil
@@ -58,8 +59,9 @@ def add_folder(path) -> None:
         raise TestbedError(f"functions folder {str(path)!r} does not exist")
     if folder not in _FOLDERS:
         _FOLDERS.append(folder)
+    tag = hashlib.sha256(str(folder).encode()).hexdigest()[:8]
     for file in sorted(folder.rglob("*.py")):
-        name = "testbed_user_" + re.sub(r"\W", "_", str(file.relative_to(folder))[:-3])
+        name = f"testbed_user_{tag}_" + re.sub(r"\W", "_", str(file.relative_to(folder))[:-3])
         if name not in _LOADED:
             _LOADED.add(name)
             _collect(import_path(name, file))

@@ -61,16 +61,20 @@ def symbolic(name: str, expr, coords, params: dict | None = None, **kw) -> Lands
     if undefined:
         raise TestbedError(f"landscape {name!r}: undefined function(s) {undefined} in the "
                            f"expression; write them out in elementary functions")
-    try:
-        printer().doprint(expr)
+    try:   # the derivatives must print too (Abs'' is a DiracDelta, gamma' a polygamma)
+        for d1 in (sp.diff(expr, c) for c in coords):
+            printer().doprint(d1)
+            for c in coords:
+                printer().doprint(sp.diff(d1, c))
     except Exception as exc:  # sympy's PrintMethodNotImplementedError and friends
         raise TestbedError(
             f"landscape {name!r}: the expression uses a function Numba kernels cannot "
-            f"be generated for ({exc.args[0].splitlines()[0]}); use elementary functions "
-            f"(polynomials, exp, log, trig, hyperbolic, sqrt, abs)") from None
+            f"be generated for, in it or its first two derivatives "
+            f"({exc.args[0].splitlines()[0]}); use smooth elementary functions "
+            f"(polynomials, exp, log, trig, hyperbolic, sqrt)") from None
     for k, v in params.items():
         if not isinstance(v, Param):
-            raise TestbedError(f"landscape {name!r}: parameter {k!r} must be declared as "
+            raise TestbedError(f"landscape {name!r}: parameter {str(k)!r} must be declared as "
                                f"Param(default, low, high), got {v!r}")
     return Landscape(name, kernels=("sympy", expr, coords, psyms), dim=len(coords),
                      params={str(s): v for s, v in zip(psyms, params.values())}, **kw)

@@ -129,3 +129,27 @@ def test_sympy_kernels_equal_lambdify():
         v = rng.standard_normal(2)
         np.testing.assert_allclose(L.hvp(pt, v), np.array(hess(*pt, 1.7)) @ v, rtol=1e-12,
                                    atol=1e-13)
+
+
+def test_underivable_functions_are_refused_up_front():
+    x, y = sp.symbols("x y")
+    for expr in (sp.Abs(x) + y ** 2, sp.gamma(x) + y ** 2):
+        with pytest.raises(TestbedError, match="first two derivatives"):
+            symbolic("underivable_" + uuid.uuid4().hex[:6], expr, (x, y))
+
+
+def test_same_file_name_in_two_folders_loads_both(tmp_path):
+    names = []
+    for k in range(2):
+        folder = tmp_path / f"folder{k}"
+        folder.mkdir()
+        name = f"same_file_{k}_" + uuid.uuid4().hex[:6]
+        names.append(name)
+        (folder / "my_funcs.py").write_text(textwrap.dedent(f"""
+            import sympy as sp
+            from testbed import symbolic
+            x = sp.Symbol("x")
+            ENTRY = symbolic({name!r}, (x - {k}) ** 2, (x,))
+            """))
+        testbed.add_folder(folder)
+    assert set(names) <= set(testbed.landscapes())

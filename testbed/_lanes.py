@@ -1,0 +1,219 @@
+"""Structure-of-arrays gradient descent for SymPy landscapes (the "lanes" path).
+
+``testbed.run(L, "gd", ...)`` comes here when the work is plain GD on a SymPy
+landscape with no event, no projection, shared landscape parameters, at most the loss
+observed and no coordinates recorded (see :func:`eligible`). The arithmetic is that
+of the generic runner (:mod:`testbed._runner` with :mod:`testbed.rules.gd`), so the
+results are the same bit for bit; only the memory layout and the loop order differ:
+
+- coordinates are stored as d contiguous rows of length N (``X[i, r]``), step sizes
+  as one row ``eta[r]``;
+- replicas are cut into blocks of :data:`BLOCK` that ``prange`` hands to threads;
+  inside a block the time loop is the outer loop and the loop over the block's
+  replicas the inner one, whose working set (d + 2 rows of BLOCK float64) stays in
+  the L1/L2 cache for all the steps;
+- the inner loop body is the oracle's scalar ``lane`` kernel (inlined) followed by
+  selects, without calls or branches, so LLVM vectorises it across replicas.
+
+Divergence is tracked without branching: a replica is live while ``stop[r] ==
+n_steps``; at the first step t where f(x_t) is not finite it still takes that step
+(as the generic runner's ``step`` does before its check), ``stop[r]`` becomes t, and
+from then on its coordinates are frozen by a select and its loss observations stay
+NaN. After the loop, a replica whose loss stayed finite but whose final point is not
+is flagged diverged at ``n_steps``, and the others get the final loss observation,
+exactly as in the generic runner.
+"""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from . import _codegen
+from ._runner import BUDGET, DIVERGED
+
+# replicas per block: (d + 2) rows of BLOCK float64 live in cache for the whole run
+BLOCK = 1024
+# below this many replicas the generic runner is as fast (and compiled anyway)
+MIN_REPLICAS = 64
+# steps between snapshots (a replica that goes non-finite is replayed from its last)
+CHUNK = 64
+
+_HEADER = '''
+import math
+import numpy as np
+from numba import prange
+from testbed._jit import njit, njit_parallel
+from testbed._codegen import import_path
+lane = import_path({oracle!r}, {oracle_path!r}).lane
+BUDGET, DIVERGED = {budget}, {diverged}
+'''
+
+_TEMPLATE = """
+
+@njit
+def _exact(X, eta, p, r, t0, n_steps, stride, loss, stop, status):
+    # the generic runner's loop (testbed._runner._one with the gd rule) for replica
+    # r from step t0 on, X[:, r] holding x_t0; rewrites r's observations from t0 on
+    n_obs = loss.shape[0]
+    inf = math.inf
+{unpack_p}
+{load_r}
+    _e = eta[r]
+    for k in range((t0 + stride - 1) // stride, n_obs):
+        loss[k, r] = math.nan
+    st = BUDGET
+    s = n_steps
+    for t in range(t0, n_steps):
+        _f, {gs} = {call}
+        k = t // stride
+        if t == k * stride and k < n_obs:
+            loss[k, r] = _f
+{update_r}
+        if not (abs(_f) < inf):
+            st = DIVERGED
+            s = t
+            break
+    if st == BUDGET:
+{finite_r}
+{store_r}
+    if st != DIVERGED and s == (s // stride) * stride and s // stride < n_obs:
+        loss[s // stride, r] = {call}[0]
+    stop[r] = s
+    status[r] = st
+
+
+@njit
+def _block(X, eta_all, p, lo, hi, n_steps, stride, chunk, loss, stop, status):
+    # Slices indexed from 0 (LLVM then knows the index is non-negative, drops
+    # Numba's negative-index wraparound and vectorises the replica loop).
+    m = hi - lo
+    n_obs = loss.shape[0]
+    inf = math.inf
+{unpack_p}
+{rows}
+    eta = eta_all[lo:hi]
+    snap = np.empty(({d}, m))
+    t0 = np.zeros(m, np.int64)
+    dead = np.zeros(m, np.bool_)
+    for r in range(m):
+{snap_r}
+    for c0 in range(0, n_steps, chunk):
+        c1 = min(n_steps, c0 + chunk)
+        for t in range(c0, c1):
+            k = t // stride
+            if t == k * stride and k < n_obs:
+                lk = loss[k, lo:hi]
+                for r in range(m):
+{body}
+                    lk[r] = _f
+            else:
+                for r in range(m):
+{body}
+        # a replica that went non-finite in this chunk is replayed exactly later,
+        # from its last snapshot; the others are exact so far: snapshot them
+        for r in range(m):
+            if not dead[r]:
+                ok = True
+{check_r}
+                if ok:
+{snap_r2}
+                    t0[r] = c1
+                else:
+                    dead[r] = True
+    last = n_steps // stride
+    final_obs = n_steps == last * stride and last < n_obs
+    for r in range(m):
+        if dead[r]:
+{restore_r}
+            _exact(X, eta_all, p, lo + r, t0[r], n_steps, stride, loss, stop, status)
+        else:
+            stop[lo + r] = n_steps
+            status[lo + r] = BUDGET
+            if final_obs:
+{final_load}
+                loss[last, lo + r] = {call}[0]
+
+
+@njit_parallel
+def run(X, eta, p, n_steps, stride, block, chunk, loss, stop, status):
+    n = X.shape[1]
+    n_blocks = (n + block - 1) // block
+    for b in prange(n_blocks):
+        lo = b * block
+        hi = min(n, lo + block)
+        _block(X, eta, p, lo, hi, n_steps, stride, chunk, loss, stop, status)
+"""
+
+
+def _source(oracle, d: int, n_p: int) -> str:
+    xs = [f"_x{i}" for i in range(d)]
+    gs = [f"_g{i}" for i in range(d)]
+    ps = [f"_q{j}" for j in range(n_p)]
+    call = f"lane({', '.join(xs + ps)})"
+
+    def lines(indent, items):
+        return "\n".join(" " * indent + item for item in items)
+
+    # the vectorised body: x - eta*g, then minus (f - f), which is +0.0 when f is
+    # finite (a - (+0.0) == a bit for bit, -0.0 included) and NaN otherwise, so a
+    # replica whose loss leaves the finite numbers is NaN from then on
+    body = [f"{x} = row{i}[r]" for i, x in enumerate(xs)]
+    body += ["_e = eta[r]", f"_f, {', '.join(gs)}{',' if d == 1 else ''} = {call}",
+             "_z = _f - _f"]
+    body += [f"row{i}[r] = ({x} - _e * {g}) - _z" for i, (x, g) in enumerate(zip(xs, gs))]
+    head = _HEADER.format(oracle=oracle.__name__, oracle_path=oracle.__file__,
+                          budget=BUDGET, diverged=DIVERGED)
+    return head + _TEMPLATE.format(
+        d=d, call=call, gs=", ".join(gs) + ("," if d == 1 else ""),
+        unpack_p=lines(4, [f"{q} = p[{j}]" for j, q in enumerate(ps)] or ["pass"]),
+        load_r=lines(4, [f"{x} = X[{i}, r]" for i, x in enumerate(xs)]),
+        update_r=lines(8, [f"{x} = {x} - _e * {g}" for x, g in zip(xs, gs)]),
+        finite_r=lines(8, [f"if not (abs({x}) < inf):\n            st = DIVERGED" for x in xs]),
+        store_r=lines(4, [f"X[{i}, r] = {x}" for i, x in enumerate(xs)]),
+        rows=lines(4, [f"row{i} = X[{i}, lo:hi]" for i in range(d)]),
+        snap_r=lines(8, [f"snap[{i}, r] = row{i}[r]" for i in range(d)]),
+        body=lines(20, body),
+        check_r=lines(16, [f"if not (abs(row{i}[r]) < inf):\n                    ok = False"
+                           for i in range(d)]),
+        snap_r2=lines(20, [f"snap[{i}, r] = row{i}[r]" for i in range(d)]),
+        restore_r=lines(12, [f"row{i}[r] = snap[{i}, r]" for i in range(d)]),
+        final_load=lines(16, [f"{x} = row{i}[r]" for i, x in enumerate(xs)]))
+
+
+def lanes_module(oracle, d: int, n_p: int):
+    """The generated lanes module for this oracle, dimension and parameter count."""
+    key = "|".join([oracle.__name__, str(d), str(n_p),
+                    _codegen.digest(_HEADER + _TEMPLATE + inspect.getsource(_source))])
+    return _codegen.load_generated("lanes", key, lambda: _source(oracle, d, n_p))
+
+
+def eligible(landscape, rule_module, event, projection, params, observe, coords, n) -> bool:
+    """Whether ``testbed.run`` may take the lanes path for these arguments."""
+    from .events import NEVER
+    from .projections import IDENTITY
+    from .rules import gd
+    return (rule_module is gd and event is NEVER and projection is IDENTITY
+            and params is None and set(observe) <= {"loss"} and len(coords) == 0
+            and n >= MIN_REPLICAS and landscape.kernels[0] == "sympy"
+            and hasattr(landscape.oracle, "lane"))
+
+
+def run(oracle, X, eta, p, steps: int, stride: int, observe_loss: bool, block: int = BLOCK,
+        chunk: int = CHUNK):
+    """GD on the rows of ``X`` (N, d), per-replica ``eta`` (N,) and shared ``p``.
+
+    Returns (x (N, d) final, status (N,) int8, stop_step (N,) int64, loss (n_obs, N)
+    or None), the same as the generic runner's.
+    """
+    N, d = X.shape
+    module = lanes_module(oracle, d, p.shape[0])
+    rows = np.ascontiguousarray(X.T)
+    eta = np.ascontiguousarray(np.broadcast_to(np.asarray(eta, dtype=np.float64), (N,)))
+    n_obs = steps // stride + 1 if observe_loss else 0
+    loss = np.full((n_obs, N), np.nan)
+    stop = np.empty(N, np.int64)
+    status = np.empty(N, np.int8)
+    module.run(rows, eta, np.ascontiguousarray(p, dtype=np.float64), steps, stride,
+               int(block), int(chunk), loss, stop, status)
+    return np.ascontiguousarray(rows.T), status, stop, (loss if observe_loss else None)
