@@ -1,6 +1,9 @@
 """The compiled oracle of a landscape: one generated module with ``value``,
 ``value_grad``, ``hessian`` and ``hvp`` (and, for SymPy landscapes, ``lane``, a
-scalar-argument kernel that loops over replicas can inline and vectorise).
+scalar-argument kernel that loops over replicas can inline and vectorise; for
+finite-sum landscapes f = (1/n) sum_j f_j, the kernel module's
+``value_grad_batch(x, p, idx, g) -> f_B`` (mean over the samples idx) and
+``n_samples(p)``, which mini-batch rules need).
 
 What a hand-written kernel module does not provide is derived here, and said so in
 the module's ``DERIVED`` tuple:
@@ -119,7 +122,8 @@ def _build(landscape):
 
 
 def _module_source(module, path) -> str:
-    have = {n for n in ("value", "value_grad", "hessian", "hvp") if hasattr(module, n)}
+    have = {n for n in ("value", "value_grad", "hessian", "hvp", "value_grad_batch",
+                        "n_samples") if hasattr(module, n)}
     if "value_grad" not in have:
         from .errors import TestbedError
         raise TestbedError(f"kernel module {module.__name__} ({path}) must define a Numba "

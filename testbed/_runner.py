@@ -13,6 +13,9 @@ import inspect
 
 from . import _codegen
 
+# the oracle functions a rule may call (finite-sum landscapes add the last two)
+ORACLE_NAMES = ("value_grad", "hessian", "hvp", "sharpness", "value_grad_batch", "n_samples")
+
 # status codes of a replica
 BUDGET, EVENT, RULE_DONE, DIVERGED = 1, 2, 3, 4
 STATUS_NAMES = {BUDGET: "budget", EVENT: "event", RULE_DONE: "done", DIVERGED: "diverged"}
@@ -25,10 +28,7 @@ from testbed._jit import njit, njit_parallel
 from testbed._rng import normal, uniform, uniform_ball, seed_state
 from testbed._codegen import import_path
 _o = import_path({oracle!r}, {oracle_path!r})
-value_grad = _o.value_grad
-hessian = _o.hessian
-hvp = _o.hvp
-sharpness = _o.sharpness
+{oracle_names}
 event = import_path({ev_mod!r}, {ev_path!r}).{ev_name}
 project = import_path({pj_mod!r}, {pj_path!r}).{pj_name}
 '''
@@ -121,7 +121,9 @@ def runner_module(oracle, rule, event, projection, with_sharpness=False):
                     _codegen.digest(_LOOP + _HEADER), str(with_sharpness)])
 
     def source():
+        bound = [n for n in ORACLE_NAMES if hasattr(oracle, n)]
         head = _HEADER.format(oracle=oracle.__name__, oracle_path=oracle.__file__,
+                              oracle_names="\n".join(f"{n} = _o.{n}" for n in bound),
                               ev_mod=ev_mod, ev_path=ev_path, ev_name=ev_name,
                               pj_mod=pj_mod, pj_path=pj_path, pj_name=pj_name)
         codes = (f"BUDGET, EVENT, RULE_DONE, DIVERGED = "

@@ -146,6 +146,11 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
         raise TestbedError(f"params must have shape (N, {landscape.p.shape[0]})")
 
     oracle = landscape.oracle
+    missing = [n for n in getattr(module, "NEEDS", ()) if not hasattr(oracle, n)]
+    if missing:
+        raise TestbedError(f"rule {rule_name!r} needs kernel(s) {missing}, which landscape "
+                           f"{landscape.name!r} does not provide (a finite-sum landscape "
+                           f"defines value_grad_batch(x, p, idx, g) and n_samples(p))")
     if _lanes.eligible(landscape, module, event, projection, params, observe, coords, N):
         # plain GD on a SymPy landscape: the vectorised structure-of-arrays loop
         # (testbed/_lanes.py), bit-identical to the generic runner below

@@ -6,6 +6,8 @@ An update rule is a module in :mod:`testbed.rules` (or a user's module) with
 - ``STATE``: the number of length-d state vectors it keeps (``s`` has shape (STATE, d));
 - ``SCALARS``: the number of per-replica scalars it keeps after ``c[0]``
   (``c[0]`` is reserved: a rule sets it to 1 to say "this replica is finished");
+- optionally ``NEEDS``: oracle functions beyond the always-present ones (for example
+  ``("value_grad_batch", "n_samples")`` for mini-batch rules on finite sums);
 - ``init(x, s, c, h, p, rng)`` and ``step(t, x, g, s, c, h, p, rng) -> f``, plain
   Python functions in Numba's subset. ``step`` advances ``x`` in place from x_t to
   x_{t+1}, leaves in ``g`` the gradient it used, and returns f at the point where it
@@ -15,7 +17,8 @@ The functions are compiled together with a landscape's kernels (the source is co
 into a generated module, see :mod:`testbed._codegen`), where these names are bound:
 
 - ``value_grad(x, p, g) -> f``, ``hessian(x, p, H)``, ``hvp(x, p, v, out)``: the
-  landscape's oracle;
+  landscape's oracle; on finite sums also ``value_grad_batch(x, p, idx, g) -> f_B``
+  and ``n_samples(p)``;
 - ``project(x, q)``: the projection chosen for the run (identity by default);
 - ``normal(rng)``, ``uniform(rng)``, ``uniform_ball(rng, out, radius)``: the replica's
   random stream (:mod:`testbed._rng`); ``np`` and ``math``.
@@ -35,3 +38,4 @@ def _bound_at_compile_time(*args):
 
 
 value_grad = hessian = hvp = project = _bound_at_compile_time
+value_grad_batch = n_samples = _bound_at_compile_time
