@@ -2,8 +2,8 @@
 Dynamics with a Minimalist Example": f(x, y) = (x^2 y^2 - 1)^2 / 4.
 
 Its minima are the hyperbola x y = +-1, a valley of flat directions along which the
-sharpness (the top Hessian eigenvalue, x^2 + y^2 on the valley) varies, so GD with
-step eta can only settle where x^2 + y^2 < 2 / eta. Every point of the axes
+sharpness (the top Hessian eigenvalue, 2 (x^2 + y^2) on the valley) varies, so GD
+with step eta can only settle where 2 (x^2 + y^2) < 2 / eta. Every point of the axes
 {x y = 0} is a critical point (f = 1/4): a degenerate line of local maxima along
 the normal direction with one zero eigenvalue, except the origin where the Hessian
 vanishes.
@@ -26,5 +26,5 @@ EOS_MINIMALIST = symbolic(
     domain=((-3.0, -3.0), (3.0, 3.0)),
     tags=("edge-of-stability", "valley", "degenerate", "critical-manifold"),
     paper="Zhu et al. 2023, arXiv:2210.03294",
-    description="(x^2 y^2 - 1)^2 / 4: sharpness along the valley xy = 1 is x^2 + y^2",
+    description="(x^2 y^2 - 1)^2 / 4: sharpness along the valley xy = 1 is 2(x^2 + y^2)",
 )

@@ -2,39 +2,49 @@
 
 ``testbed.run(L, "gd", ...)`` comes here when the work is plain GD on a SymPy
 landscape with no event, no projection, shared landscape parameters, at most the loss
-observed and no coordinates recorded (see :func:`eligible`). The arithmetic is that
-of the generic runner (:mod:`testbed._runner` with :mod:`testbed.rules.gd`), so the
-results are the same bit for bit; only the memory layout and the loop order differ:
+observed, no coordinates recorded and at least :data:`MIN_REPLICAS` replicas (see
+:func:`eligible`). The arithmetic is that of the generic runner
+(:mod:`testbed._runner` with :mod:`testbed.rules.gd`), so the results -- final
+points, status, stop steps, loss observations -- are the same bit for bit; only the
+memory layout and the loop order differ:
 
 - coordinates are stored as d contiguous rows of length N (``X[i, r]``), step sizes
-  as one row ``eta[r]``;
-- replicas are cut into blocks of :data:`BLOCK` that ``prange`` hands to threads;
-  inside a block the time loop is the outer loop and the loop over the block's
-  replicas the inner one, whose working set (d + 2 rows of BLOCK float64) stays in
-  the L1/L2 cache for all the steps;
-- the inner loop body is the oracle's scalar ``lane`` kernel (inlined) followed by
-  selects, without calls or branches, so LLVM vectorises it across replicas.
+  as one row ``eta[r]``; the landscape parameters are scalars shared by all;
+- replicas are cut into blocks of at most :data:`BLOCK` that ``prange`` hands to
+  threads; inside a block the time loop is the outer loop and the loop over the
+  block's replicas the inner one, whose working set (d + 1 rows of the block) stays
+  in cache for all the steps;
+- the inner loop body is the oracle's scalar ``lane`` kernel (inlined) and the
+  update, without calls or branches, so LLVM vectorises it across replicas (4
+  float64 lanes with AVX2).
 
-Divergence is tracked without branching: a replica is live while ``stop[r] ==
-n_steps``; at the first step t where f(x_t) is not finite it still takes that step
-(as the generic runner's ``step`` does before its check), ``stop[r]`` becomes t, and
-from then on its coordinates are frozen by a select and its loss observations stay
-NaN. After the loop, a replica whose loss stayed finite but whose final point is not
-is flagged diverged at ``n_steps``, and the others get the final loss observation,
-exactly as in the generic runner.
+Divergence without branches. The generic runner stops a replica at the first step t
+where f(x_t) is not finite, after that step's update (stop step t, final point
+x_t - eta g(x_t)). Here every replica is updated as ``(x - eta*g) - (f - f)``:
+``f - f`` is +0.0 when f is finite, and ``a - (+0.0)`` is ``a`` bit for bit (-0.0
+included), so a replica is untouched while its loss is finite and NaN from the first
+non-finite loss on (NaN then propagates). Every :data:`CHUNK` steps the block is
+scanned: replicas whose coordinates are all finite are exact so far and are
+snapshotted; one that is not has left the finite numbers in that chunk (a non-finite
+loss, or a non-finite gradient with a finite loss) and is replayed from its snapshot
+at the end of the block by ``_exact``, a scalar copy of the generic runner's loop
+(per-step divergence test, the end-of-run finiteness check of the final point, the
+final loss observation, NaN observations after the stop), which also rewrites its
+observations from the snapshot on.
 """
 from __future__ import annotations
 
 import inspect
 
+import numba
 import numpy as np
 
 from . import _codegen
 from ._runner import BUDGET, DIVERGED
 
-# replicas per block: (d + 2) rows of BLOCK float64 live in cache for the whole run
+# most replicas per block: (d + 1) rows of BLOCK float64 stay in cache for the run
 BLOCK = 1024
-# below this many replicas the generic runner is as fast (and compiled anyway)
+# below this many replicas the generic runner is used (too few to fill vectors)
 MIN_REPLICAS = 64
 # steps between snapshots (a replica that goes non-finite is replayed from its last)
 CHUNK = 64
@@ -199,7 +209,7 @@ def eligible(landscape, rule_module, event, projection, params, observe, coords,
             and hasattr(landscape.oracle, "lane"))
 
 
-def run(oracle, X, eta, p, steps: int, stride: int, observe_loss: bool, block: int = BLOCK,
+def run(oracle, X, eta, p, steps: int, stride: int, observe_loss: bool, block: int | None = None,
         chunk: int = CHUNK):
     """GD on the rows of ``X`` (N, d), per-replica ``eta`` (N,) and shared ``p``.
 
@@ -214,6 +224,8 @@ def run(oracle, X, eta, p, steps: int, stride: int, observe_loss: bool, block: i
     loss = np.full((n_obs, N), np.nan)
     stop = np.empty(N, np.int64)
     status = np.empty(N, np.int8)
+    if block is None:   # at least one block per thread; any blocking gives the same numbers
+        block = min(BLOCK, -(-N // (8 * numba.get_num_threads())) * 8)
     module.run(rows, eta, np.ascontiguousarray(p, dtype=np.float64), steps, stride,
                int(block), int(chunk), loss, stop, status)
     return np.ascontiguousarray(rows.T), status, stop, (loss if observe_loss else None)

@@ -3,9 +3,7 @@ rule, stopping event and projection; see :mod:`testbed._codegen`).
 
 ``run`` advances N replicas in parallel (``prange``); replica r draws from the stream
 ``seed_state(seed, r0 + r)`` only, so results do not depend on the thread count or on
-N. ``lanes`` is the structure-of-arrays loop for plain GD on SymPy landscapes: the
-same arithmetic as ``run`` with the gd rule, written so that the loop over replicas
-vectorises.
+N. (Plain GD on SymPy landscapes takes the vectorised path of :mod:`testbed._lanes`.)
 """
 from __future__ import annotations
 
@@ -65,7 +63,7 @@ def _one(r, X, P, H, Q, seed, r0, n_steps, stride, n_state, n_scalars, coords,
     st = BUDGET
     stop = n_steps
     for t in range(n_steps):
-        if t % stride == 0:
+        if t % stride == 0 and t // stride < n_obs:
             _observe(t // stride, r, x, p, loss, gnorm, xs, coords, sharp, sharp_iters)
         f = step(t, x, g, s, c, h, p, rng)
         if not math.isfinite(f):

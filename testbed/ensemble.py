@@ -164,10 +164,11 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
         kernel = _runner.runner_module(oracle, module, event, projection,
                                        with_sharpness="sharpness" in observe)
         n_obs = steps // stride + 1
-        loss = np.full((n_obs, N), np.nan)      # loss and grad_norm come together
-        gnorm = np.full((n_obs, N), np.nan)
-        sharp = np.full((n_obs if "sharpness" in observe else 0, N), np.nan)
-        xs = np.full((n_obs, coords.shape[0], N), np.nan)
+        rows = n_obs if (observe or coords.shape[0]) else 0   # nothing observed: no work
+        loss = np.full((rows, N), np.nan)       # loss and grad_norm come together
+        gnorm = np.full((rows, N), np.nan)
+        sharp = np.full((rows if "sharpness" in observe else 0, N), np.nan)
+        xs = np.full((rows, coords.shape[0], N), np.nan)
         status = np.zeros(N, np.int8)
         stop_step = np.zeros(N, np.int64)
         scalars = np.zeros((N, module.SCALARS))
