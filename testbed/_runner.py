@@ -43,7 +43,7 @@ def _observe(k, r, x, p, loss, gnorm, xs, coords, sharp, sharp_iters):
     for j in range(coords.shape[0]):
         xs[k, j, r] = x[coords[j]]
     if sharp.shape[0] > k:
-        sharp[k, r] = {sharpness_call}
+        sharp[k, r] = {sharpness_call} if math.isfinite(f) else np.nan
 
 
 @njit
@@ -95,7 +95,7 @@ def _one(r, X, P, H, Q, seed, r0, n_steps, stride, n_state, n_scalars, coords,
 def run(X, P, H, Q, seed, r0, n_steps, stride, n_state, n_scalars, coords,
         sharp_iters, loss, gnorm, xs, sharp, status, stop_step, scalars):
     for r in prange(X.shape[0]):
-        _one(r, X, P, H, Q, seed, r0, n_steps, stride, n_state, n_scalars, coords,
+        _one(np.int64(r), X, P, H, Q, seed, r0, n_steps, stride, n_state, n_scalars, coords,
              sharp_iters, loss, gnorm, xs, sharp, status, stop_step, scalars)
 '''
 
@@ -107,9 +107,20 @@ def _where(fn):
     return module.__name__, inspect.getsourcefile(py), py.__name__
 
 
+_MODULES: dict = {}
+
+
 def runner_module(oracle, rule, event, projection, with_sharpness=False):
-    """The generated module holding ``run`` for this combination. The sharpness
-    observer is compiled in only when asked for (it is most of the compile time)."""
+    """The generated module holding ``run`` for this combination (memoised). The
+    sharpness observer is compiled in only when asked for (it is most of the compile
+    time)."""
+    memo = (oracle.__name__, rule.__name__, event.pred, projection.fn, with_sharpness)
+    if memo not in _MODULES:
+        _MODULES[memo] = _build(oracle, rule, event, projection, with_sharpness)
+    return _MODULES[memo]
+
+
+def _build(oracle, rule, event, projection, with_sharpness):
     ev_mod, ev_path, ev_name = _where(event.pred)
     pj_mod, pj_path, pj_name = _where(projection.fn)
     rule_src = inspect.getsource(rule)

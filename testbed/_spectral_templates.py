@@ -45,16 +45,21 @@ def lanczos(x, p, k, seed, alpha, beta):
 
 def top_eigenvalues(x, p, k, n_iter, seed):
     """The k algebraically largest Hessian eigenvalues, descending: exact
-    (dense eigh) when d <= max(64, n_iter), else Ritz values of n_iter Lanczos steps."""
+    (dense eigh) when d <= max(64, n_iter), else Ritz values of n_iter Lanczos steps.
+    NaN where the Hessian is not finite."""
     d = x.shape[0]
     if d <= max(64, n_iter):
         H = np.empty((d, d))
         hessian(x, p, H)
+        if not np.all(np.isfinite(H)):
+            return np.full(k, np.nan)
         w = np.linalg.eigvalsh(H)
     else:
         alpha = np.zeros(n_iter)
         beta = np.zeros(n_iter)
         m = lanczos(x, p, n_iter, seed, alpha, beta)
+        if not (np.all(np.isfinite(alpha)) and np.all(np.isfinite(beta))):
+            return np.full(k, np.nan)
         T = np.zeros((m, m))
         for i in range(m):
             T[i, i] = alpha[i]
@@ -71,4 +76,4 @@ def top_eigenvalues(x, p, k, n_iter, seed):
 
 def sharpness(x, p, n_iter):
     """The largest Hessian eigenvalue at x (see top_eigenvalues)."""
-    return top_eigenvalues(x, p, 1, n_iter, 0)[0]
+    return top_eigenvalues(x, p, np.int64(1), n_iter, np.int64(0))[0]

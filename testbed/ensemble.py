@@ -144,6 +144,8 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
     P = landscape.p[None, :] if params is None else np.ascontiguousarray(params, dtype=float)
     if P.ndim != 2 or P.shape[1] != landscape.p.shape[0] or P.shape[0] not in (1, N):
         raise TestbedError(f"params must have shape (N, {landscape.p.shape[0]})")
+    if not np.all(np.isfinite(P)):
+        raise TestbedError("params contain NaN or inf")
 
     oracle = landscape.oracle
     missing = [n for n in getattr(module, "NEEDS", ()) if not hasattr(oracle, n)]

@@ -20,6 +20,9 @@ lambda_1 <= ... <= lambda_d:
 """
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 from .ensemble import check_seed
@@ -44,7 +47,9 @@ def _positive_int(name, value) -> int:
 def top_eigenvalues(L, x, k=1, n_iter=30, seed=0) -> np.ndarray:
     """The ``k`` largest Hessian eigenvalues of ``L`` at ``x``, descending: dense when
     d <= max(64, n_iter), else Ritz values of ``n_iter`` Lanczos steps on exact
-    Hessian-vector products, started from the seeded vector ``seed``."""
+    Hessian-vector products, started from the seeded vector ``seed``. Lanczos sees one
+    copy of a repeated eigenvalue and stops early on an invariant subspace: entries it
+    could not resolve are NaN."""
     k = _positive_int("k", k)
     n_iter = _positive_int("n_iter", n_iter)
     seed = check_seed(seed)
@@ -60,7 +65,8 @@ def top_eigenvalues(L, x, k=1, n_iter=30, seed=0) -> np.ndarray:
 def classify(L, x, tol=1e-8) -> dict:
     """Index, degeneracy, spectrum, gradient norm and energy of ``L`` at ``x``
     (see the module docstring for the definitions and the tolerance)."""
-    if not (np.isscalar(tol) and np.isfinite(tol) and tol >= 0):
+    if (isinstance(tol, bool) or not isinstance(tol, numbers.Real)
+            or not (math.isfinite(tol) and tol >= 0)):
         raise TestbedError(f"tol must be a non-negative number, got {tol!r}")
     x = L._point(x)
     w = hessian_spectrum(L, x)

@@ -18,7 +18,9 @@ from ._runner import BUDGET, DIVERGED, EVENT, RULE_DONE, STATUS_NAMES
 class Result:
     """N replicas' final points ``x`` (N, d), ``status`` and ``stop_step`` (N,), and
     traces (n_obs, N) at steps ``steps`` (``loss``, ``grad_norm``, ``sharpness``;
-    ``coords`` is (n_obs, n_coords, N)). A trace is NaN after its replica stopped."""
+    ``coords`` is (n_obs, n_coords, N)). A trace is NaN after its replica stopped. A
+    diverged replica's ``x`` is its (non-finite) iterate after the step that revealed
+    the divergence; its ``stop_step`` is the step whose loss was not finite."""
     x: np.ndarray
     status: np.ndarray
     stop_step: np.ndarray

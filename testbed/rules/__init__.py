@@ -6,14 +6,17 @@ projected_gd, gradient_flow.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 
 from ..errors import TestbedError
 
 
-def names() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+@functools.cache
+def names() -> tuple[str, ...]:
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
+                        if not m.name.startswith("_")))
 
 
 def get(rule):
