@@ -182,3 +182,418 @@ def noisy_escape_distribution(eta: float, sigma: float, radius: float, gamma: fl
     return EscapeDistribution(t, pmf, cdf, mean, std, p_not, H, s,
                               sigma * kappa * H / (math.sqrt(mu * mu - 1.0) * lnmu),
                               sigma * dH / ((mu - 1.0) * H))
+
+
+# ---- Strict saddles in R^d: deterministic GD and one uniform-ball perturbation -------
+#
+# Additions for the claims gd-saddle-escape and perturbed-gd-escape (the functions
+# above are unchanged). The landscape is strict_saddle, f = sum_i lam_i x_i^2/2 + x_i^4/4
+# with lam_1 = -gamma < 0: coordinate 1 evolves under GD as the 1-D map phi above
+# (quartic = 1), independently of the others.
+#
+# Exact escape-time law after a perturbation [D]. On [0, R] (R below the minimum
+# sqrt(gamma/quartic), phi' > 0) phi is an increasing bijection onto [0, phi(R)] with
+# phi(x) > x, so the orbit of |x_1(0)| increases while it stays in [0, R] and
+#     T > t  <=>  |x_1(0)| <= a_t := psi^t(R)     (psi = phi^-1 on that branch),
+# with a_t = h^-1(h(R) mu^-t) in the Koenigs coordinate (a_t = R mu^-t when quartic = 0).
+# For xi uniform in the ball B_0(r) of R^d, u = xi_1/r has density
+# prop. to (1 - u^2)^((d-1)/2), so u^2 ~ Beta(1/2, (d+1)/2) and
+#     P(T <= t) = P(|xi_1| > a_t) = 1 - I_{z_t}(1/2, (d+1)/2),  z_t = min{1, (a_t/r)^2}.
+# Uniform on the sphere gives Beta(1/2, (d-1)/2); N(0, r^2/d I) gives
+# P(|xi_1| > a) = 2 Phibar(a sqrt(d)/r). Mean and variance follow from
+# E T = sum_{t>=0} P(T > t), E T^2 = sum_{t>=0} (2t + 1) P(T > t); P(T > t) is evaluated
+# as I_{z_t} directly (no cancellation in the tail).
+
+_LAWS = ("ball", "sphere", "gaussian")
+
+
+def saddle_gamma(lam1) -> float:
+    """gamma = -lam_1, the escape rate of the strict saddle at 0; TestbedError unless
+    lam_1 < 0 (with lam_1 >= 0 the origin is not a strict saddle along x_1)."""
+    lam1 = float(lam1)
+    if not (math.isfinite(lam1) and lam1 < 0):
+        raise TestbedError(f"lam_1 = {lam1} is not negative: the origin is not a strict saddle "
+                           "along x_1, so there is nothing to escape; declare lam_1 < 0")
+    return -lam1
+
+
+def linear_escape_estimate(delta, eta: float, radius: float, gamma: float = 1.0):
+    """P1 law 1 (quadratic saddle): ceil(ln(R/delta)/ln(1 + eta gamma)); exact when the
+    quartic term is absent (up to the strict '>' when the ratio is a power of mu)."""
+    _check(eta, gamma, 0.0, radius)
+    d = np.abs(np.asarray(delta, dtype=float))
+    if np.any(d == 0.0):
+        raise TestbedError("delta = 0 is the fixed point: deterministic GD never escapes")
+    out = np.ceil(np.log(radius / d) / math.log1p(eta * gamma)).astype(int)
+    return int(out) if out.ndim == 0 else out
+
+
+def quartic_escape_estimate(delta, eta: float, radius: float, gamma: float = 1.0,
+                            quartic: float = 1.0):
+    """P1 law 2 (real-valued, from the gradient flow's quartic correction):
+    [ln(R/delta) + ln((gamma/q)/(gamma/q - R^2))/2] / ln(1 + eta gamma)."""
+    _check(eta, gamma, quartic, radius)
+    d = np.abs(np.asarray(delta, dtype=float))
+    if np.any(d == 0.0):
+        raise TestbedError("delta = 0 is the fixed point: deterministic GD never escapes")
+    corr = 0.0 if quartic == 0 else 0.5 * math.log((gamma / quartic)
+                                                  / (gamma / quartic - radius ** 2))
+    out = (np.log(radius / d) + corr) / math.log1p(eta * gamma)
+    return float(out) if out.ndim == 0 else out
+
+
+def inverse_orbit(radius: float, t_max: int, eta: float, gamma: float = 1.0,
+                  quartic: float = 1.0) -> np.ndarray:
+    """a_t = psi^t(radius), t = 0..t_max (psi = phi^-1 on the increasing branch):
+    the 1-D orbit from |x_0| stays in [0, radius] up to step t iff |x_0| <= a_t."""
+    mu = _check(eta, gamma, quartic, radius)
+    a = np.empty(int(t_max) + 1)
+    a[0] = z = float(radius)
+    for t in range(1, a.size):
+        y = z / mu                       # Newton from below on phi(y) = z (see _koenigs)
+        for _ in range(100):
+            step = (mu * y - eta * quartic * y ** 3 - z) / (mu - 3.0 * eta * quartic * y * y)
+            y -= step
+            if abs(step) <= 1e-16 * y:
+                break
+        a[t] = z = y
+    return a
+
+
+def coordinate_tail(a, r: float, d: int, law: str = "ball"):
+    """(P(|xi_1| > a), P(|xi_1| <= a)) for xi uniform in the ball B_0(r) of R^d (``ball``),
+    uniform on its sphere (``sphere``) or N(0, r^2/d I) (``gaussian``); both returned so
+    that either side is accurate where it is small."""
+    from scipy.special import betainc, betaincc
+    if not (r > 0 and math.isfinite(r)):
+        raise TestbedError(f"perturbation radius r must be positive and finite, got {r}")
+    if law not in _LAWS:
+        raise TestbedError(f"unknown perturbation law {law!r}; choose from {_LAWS}")
+    if not (isinstance(d, (int, np.integer)) and d >= (2 if law == "sphere" else 1)):
+        raise TestbedError(f"dimension d must be an integer >= {2 if law == 'sphere' else 1}, "
+                           f"got {d!r}")
+    a = np.asarray(a, dtype=float)
+    if law == "gaussian":
+        s = a * math.sqrt(d) / r
+        return 2.0 * norm.sf(s), 1.0 - 2.0 * norm.sf(s)
+    b = (d + 1) / 2.0 if law == "ball" else (d - 1) / 2.0
+    z = np.minimum(1.0, (a / r) ** 2)
+    return betaincc(0.5, b, z), betainc(0.5, b, z)
+
+
+@dataclasses.dataclass(frozen=True)
+class PerturbedEscapeLaw:
+    """Law of the escape step T after one perturbation xi at the saddle (see above)."""
+    t: np.ndarray              # 0..t_max
+    cdf: np.ndarray            # P(T <= t)
+    pmf: np.ndarray            # P(T = t)
+    survival: np.ndarray       # P(T > t), accurate in the tail
+    thresholds: np.ndarray     # a_t = psi^t(R)
+    mean: float                # E T (tail beyond t_max below 1e-17)
+    var: float                 # Var T
+    median: int                # smallest t with P(T <= t) >= 1/2
+    d: int
+    law: str
+
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+
+def perturbed_escape_distribution(d: int, r: float, eta: float, radius: float,
+                                  gamma: float = 1.0, quartic: float = 1.0,
+                                  law: str = "ball", t_max: int | None = None
+                                  ) -> PerturbedEscapeLaw:
+    """Exact law of T = first t with |x_1(t)| > radius for GD started at x(0) = xi
+    (x_1(0) = xi_1) on the strict saddle: P(T <= t) = P(|xi_1| > psi^t(radius)).
+    t_max (default: until P(T > t) < 1e-17) only truncates the returned arrays; mean
+    and variance always use the whole law. Needs 0 < r < radius."""
+    if not (r > 0 and math.isfinite(r)):
+        raise TestbedError(f"perturbation radius r must be positive and finite, got {r}")
+    if r >= radius:
+        raise TestbedError(f"perturbation radius r = {r} must lie below the escape radius "
+                           f"R = {radius} (else the perturbation alone can escape)")
+    mu = _check(eta, gamma, quartic, radius)
+    # enough steps for P(T > t) <= c sqrt(d) a_t / r < 1e-17 (a_t <= radius mu^-t)
+    need = int(math.ceil(math.log(radius * (math.sqrt(d) + 1.0) * 1e17 / r) / math.log(mu)))
+    n = max(need, 0 if t_max is None else int(t_max))
+    a = inverse_orbit(radius, n, eta, gamma, quartic)
+    tail, surv = coordinate_tail(a, r, d, law)
+    t = np.arange(n + 1)
+    mean = float(np.sum(surv))
+    var = float(np.sum((2 * t + 1) * surv) - mean * mean)
+    median = int(np.argmax(tail >= 0.5))
+    m = n + 1 if t_max is None else int(t_max) + 1
+    pmf = np.diff(tail[:m], prepend=0.0)
+    return PerturbedEscapeLaw(t[:m], tail[:m], pmf, surv[:m], a[:m], mean, var, median,
+                              int(d), law)
+
+
+def mean_escape_slope(ds, r: float, eta: float, radius: float, gamma: float = 1.0,
+                      quartic: float = 1.0, law: str = "ball", n=None):
+    """Exact expected least-squares slope of the mean escape step on ln d over the
+    dimensions ``ds`` (the slope of E T_d on ln d), and, given replica counts ``n``
+    (one per d), the standard deviation of the slope fitted to sample means,
+    sqrt(sum_k w_k^2 Var T_k / n_k), w_k = (ln d_k - mean ln d)/S_xx. Asymptotically
+    (d -> inf) the slope is 1/(2 ln(1 + eta gamma)), since E ln(1/u_1^2) =
+    digamma((d+2)/2) - digamma(1/2) = ln d + O(1)."""
+    ds = [int(v) for v in ds]
+    if len(ds) < 2 or len(set(ds)) < 2:
+        raise TestbedError(f"need at least two distinct dimensions, got {ds}")
+    x = np.log(np.asarray(ds, dtype=float))
+    w = (x - x.mean()) / np.sum((x - x.mean()) ** 2)
+    laws = [perturbed_escape_distribution(d, r, eta, radius, gamma, quartic, law)
+            for d in ds]
+    slope = float(np.dot(w, [lw.mean for lw in laws]))
+    if n is None:
+        return slope, None
+    n = np.broadcast_to(np.asarray(n, dtype=float), (len(ds),))
+    sd = float(math.sqrt(np.sum(w ** 2 * np.array([lw.var for lw in laws]) / n)))
+    return slope, sd
+
+
+def pgd_saddle_return_probability(d: int, r: float, eta: float, t_thres: float,
+                                  f_thres: float, gamma: float = 1.0,
+                                  lam_stable: float = 1.0) -> float:
+    """Probability that perturbed GD (Jin et al. 2017, Algorithm 2) started exactly at
+    the saddle of strict_saddle (lam = (-gamma, lam_stable, ..., lam_stable)) returns
+    the saddle itself: its first perturbation xi ~ Uniform(B_0(r)) is followed by
+    t_thres GD steps and the test f(x_{t_thres}) - f(0) > -f_thres.
+
+    Linearised (the quartic terms change f by a relative O(r^2 (1+eta gamma)^(2 t_thres))
+    at the decision boundary, ~1e-10 for the claim's constants): x_1 -> mu^t xi_1,
+    x_i -> c^(t/t_thres) xi_i with mu = 1 + eta gamma, c = (1 - eta lam_stable)^t_thres, so
+    the saddle is returned iff xi_1^2 (gamma mu^(2 t_thres) + lam_s c^2) < lam_s c^2 |xi|^2
+    + 2 f_thres. With xi = r rho v (rho^d ~ U(0,1), v_1^2 ~ Beta(1/2, (d-1)/2)
+    independent) that is v_1^2 < z(rho) = (lam_s c^2 + 2 f_thres/(r rho)^2)/(gamma
+    mu^(2 t_thres) + lam_s c^2), averaged over rho by quadrature [D]."""
+    from scipy import integrate
+    from scipy.special import betainc
+    if not (isinstance(d, (int, np.integer)) and d >= 2):
+        raise TestbedError(f"need an integer dimension d >= 2, got {d!r}")
+    if not (r > 0 and eta > 0 and t_thres > 0 and f_thres >= 0 and lam_stable > 0):
+        raise TestbedError(f"need r, eta, t_thres, lam_stable > 0 and f_thres >= 0; got "
+                           f"{r}, {eta}, {t_thres}, {lam_stable}, {f_thres}")
+    saddle_gamma(-gamma)
+    mu2 = (1.0 + eta * gamma) ** (2.0 * t_thres)
+    c2 = (1.0 - eta * lam_stable) ** (2.0 * t_thres)
+    b = (d - 1) / 2.0
+
+    def z_of(u):                          # u = rho^d ~ U(0, 1)
+        rho2 = u ** (2.0 / d) if u > 0 else 0.0
+        extra = 2.0 * f_thres / (r * r * rho2) if rho2 > 0 else math.inf
+        return min(1.0, (lam_stable * c2 + extra) / (gamma * mu2 + lam_stable * c2))
+
+    if f_thres == 0:
+        return float(betainc(0.5, b, z_of(1.0)))
+    val, _ = integrate.quad(lambda u: betainc(0.5, b, z_of(u)), 0.0, 1.0, limit=200,
+                            epsabs=1e-14, epsrel=1e-10)
+    return float(val)
+
+
+# ---- Noisy and mini-batch GD started off the stable manifold; the saddle chain -------
+
+import functools  # noqa: E402  (used by this section only)
+#
+# Additions for the claims sgd-escapes-faster and gd-exponential-escape (the functions
+# above are unchanged).
+#
+# 1. Start at x_1(0) = delta [D]. In the Koenigs coordinate y = h(x_1) the noisy step is
+# y' = mu y + h'(x~) eps, so with h' -> 1 (the approximation of
+# noisy_escape_distribution, same error fields) Y_t = y_t mu^-t = h(delta) + Z_t,
+# Z_t = sum_{j<t} mu^-(j+1) eps_j, and, as there, P(T <= t) = P(|y_t| > H) =
+# P(|h(delta) + Z_t| > H mu^-t) for t >= 1 (|y| cannot fall back below H once above it
+# unless one noise exceeds ~(mu - 1) H). Gaussian eps ~ N(0, sigma^2):
+# Z_t ~ N(0, s^2 (1 - mu^-2t)), s = sigma/sqrt(mu^2 - 1), so Y ~ N(h(delta), s^2): noise
+# dominates the start once s > h(delta), i.e. sigma > h(delta) sqrt(mu^2 - 1).
+# Deterministic GD is the sigma -> 0 limit, T_GD = floor(log_mu(H/h(delta))) + 1.
+#
+# 2. Mini-batch noise: eps takes finitely many values (a finite-sum objective whose
+# per-sample gradients differ by constants, sampled in batches). Z_t is then a finite
+# weighted sum of independent discrete variables; its law is computed on a grid of
+# spacing dz = s/cells_per_sd by adding one term per step, each atom's mass split
+# linearly between the two nearest nodes (mean exact, variance error <= dz^2/4 per
+# step). Terms with mu^-t max|eps| < dz are skipped (they move Z by less than one cell;
+# their total variance is below dz^2/(mu^2 - 1)). The CDF of Z between nodes is
+# interpolated linearly (error below one cell's mass, ~dz times the density).
+
+def noisy_escape_distribution_from(delta: float, eta: float, sigma: float, radius: float,
+                                   gamma: float = 1.0, quartic: float = 1.0,
+                                   t_max: int = 1000) -> EscapeDistribution:
+    """Law of the first t with |x_t| > radius for x <- phi(x) + sigma xi started at
+    x_0 = delta (|delta| < radius): P(T <= t) = P(|N(h(delta), s^2 (1 - mu^-2t))| > H mu^-t).
+    delta = 0 gives noisy_escape_distribution."""
+    if not (sigma > 0 and t_max >= 1):
+        raise TestbedError(f"need sigma > 0 and t_max >= 1; got {sigma}, {t_max}")
+    if not abs(delta) < radius:
+        raise TestbedError(f"start |delta| = {abs(delta)} must lie inside the escape radius "
+                           f"{radius} (else T = 0)")
+    mu = _check(eta, gamma, quartic, radius)
+    H, dH, kappa = _threshold(float(eta), float(gamma), float(quartic), float(radius))
+    h0 = koenigs_h(float(delta), eta, gamma, quartic) if delta != 0 else 0.0
+    s = sigma / math.sqrt(mu * mu - 1.0)
+    t = np.arange(t_max + 1)
+    lnmu = math.log(mu)
+    c = H * np.exp(-t * lnmu)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd = s * np.sqrt(-np.expm1(-2.0 * t * lnmu))
+        cdf = norm.sf((c - h0) / sd) + norm.sf((c + h0) / sd)
+    cdf[0] = 0.0
+    p_not = float(norm.cdf((c[-1] - h0) / sd[-1]) - norm.cdf((-c[-1] - h0) / sd[-1]))
+    return _distribution(t, cdf, p_not, H, s, sigma, kappa, dH, mu, t_max)
+
+
+def discrete_noise_escape_distribution(delta: float, eta: float, atoms, probs, radius: float,
+                                       gamma: float = 1.0, quartic: float = 1.0,
+                                       t_max: int = 1000, cells_per_sd: int = 1000
+                                       ) -> EscapeDistribution:
+    """Law of the first t with |x_t| > radius for x <- phi(x) + eps_t, x_0 = delta, with
+    eps_t i.i.d. taking the values ``atoms`` with probabilities ``probs`` (mean 0): the
+    exact law of Z_t on a grid (see above), then P(T <= t) = P(|h(delta) + Z_t| > H mu^-t)."""
+    atoms = np.asarray(atoms, dtype=float).reshape(-1)
+    probs = np.asarray(probs, dtype=float).reshape(-1)
+    if atoms.shape != probs.shape or atoms.size == 0:
+        raise TestbedError("atoms and probs must be non-empty and of equal length")
+    if np.any(probs < 0) or abs(probs.sum() - 1.0) > 1e-12:
+        raise TestbedError(f"probs must be non-negative and sum to 1, got sum {probs.sum()}")
+    b = float(np.max(np.abs(atoms)))
+    if not (np.all(np.isfinite(atoms)) and b > 0):
+        raise TestbedError("atoms must be finite and not all zero")
+    if abs(float(probs @ atoms)) > 1e-12 * b:
+        raise TestbedError(f"the noise must have mean 0, got {float(probs @ atoms)}")
+    if not (abs(delta) < radius and t_max >= 1 and cells_per_sd >= 10):
+        raise TestbedError("need |delta| < radius, t_max >= 1 and cells_per_sd >= 10")
+    mu = _check(eta, gamma, quartic, radius)
+    H, dH, kappa = _threshold(float(eta), float(gamma), float(quartic), float(radius))
+    h0 = koenigs_h(float(delta), eta, gamma, quartic) if delta != 0 else 0.0
+    sigma = math.sqrt(float(probs @ atoms ** 2))
+    s = sigma / math.sqrt(mu * mu - 1.0)
+    dz = s / cells_per_sd
+    half = min(b / (mu - 1.0), 40.0 * b / math.sqrt(mu * mu - 1.0))  # Hoeffding: lost < e^-800
+    n = int(math.ceil(half / dz)) + 2
+    p = np.zeros(2 * n + 1)
+    p[n] = 1.0
+    edges = (np.arange(2 * n + 2) - n - 0.5) * dz
+    lnmu = math.log(mu)
+    cdf = np.zeros(t_max + 1)
+    p_not = 1.0
+    for t in range(1, t_max + 1):
+        w = math.exp(-t * lnmu)                       # weight of eps_{t-1} in Z_t
+        if w * b >= dz:
+            p = sum(q * _shift(p, a * w / dz) for a, q in zip(atoms, probs) if q > 0)
+        F = np.concatenate(([0.0], np.cumsum(p)))
+        c = H * math.exp(-t * lnmu)
+        below = np.interp(-c - h0, edges, F)          # P(Z < -c - h0)
+        above = F[-1] - np.interp(c - h0, edges, F)   # P(Z > c - h0)
+        cdf[t] = below + above
+        p_not = F[-1] - cdf[t]
+    return _distribution(np.arange(t_max + 1), cdf, max(p_not, 0.0), H, s, sigma, kappa,
+                         dH, mu, t_max)
+
+
+def _shift(p, x):
+    """p moved by x cells (real), each mass split linearly between two nodes; zero fill."""
+    k = math.floor(x)
+    frac = x - k
+    out = np.zeros_like(p)
+    for kk, wt in ((k, 1.0 - frac), (k + 1, frac)):
+        if wt == 0.0 or abs(kk) >= p.size:
+            continue
+        if kk >= 0:
+            out[kk:] += wt * p[:p.size - kk]
+        else:
+            out[:kk] += wt * p[-kk:]
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _threshold(eta, gamma, quartic, radius):
+    """H = h(R), h'(R) and kappa = max (h' - 1)/x^2 on [0, R] (as in noisy_escape_distribution)."""
+    grid = np.linspace(radius / 64, radius, 64)
+    hg, dhg = _koenigs(grid, eta, gamma, quartic)
+    return float(hg[-1]), float(dhg[-1]), float(np.max((dhg - 1.0) / grid ** 2))
+
+
+def _distribution(t, cdf, p_not, H, s, sigma, kappa, dH, mu, t_max) -> EscapeDistribution:
+    pmf = np.diff(cdf, prepend=0.0)
+    mass = pmf.sum()
+    if mass <= 0:
+        raise TestbedError(f"escape before t_max = {t_max} has probability 0; raise t_max")
+    mean = float(np.dot(t, pmf) / mass)
+    std = float(math.sqrt(max(np.dot((t - mean) ** 2, pmf) / mass, 0.0)))
+    lnmu = math.log(mu)
+    return EscapeDistribution(t, pmf, cdf, mean, std, p_not, H, s,
+                              sigma * kappa * H / (math.sqrt(mu * mu - 1.0) * lnmu),
+                              sigma * dH / ((mu - 1.0) * H))
+
+
+# 3. The saddle chain (catalogue entry saddle_chain, functions/du_saddles.py) [D]:
+# f = sum_i m(x_{i-1}) x_i^2/2 + beta x_i^4/4, m(x_0) := -gamma,
+# m(u) = -gamma + (L + gamma)(1 - u^2/a^2)^2, a^2 = gamma/beta. Once x_{i-1} sits at a,
+# x_i follows the 1-D map phi (quartic = beta) exactly; its Koenigs phase t_i* is
+# defined by h(x_i(t)) = mu^(t - t_i*) h(theta), so the first step with |x_i| > theta is
+# floor(t_i*) + 1 (theta < a). While x_{i+1} is tiny it is linear:
+# ln|x_{i+1}(t)| = ln|x_{i+1}(0)| + sum_{s<t} ln(1 - eta m(x_i(s))), and because x_i
+# runs along one fixed orbit shifted by t_i*, that sum equals
+# t_i* ln(1 - eta L) + (t - t_i*) ln mu + C once x_i has settled at a, with C a
+# transition constant of that orbit (computed below; its dependence on the fractional
+# part of t_i* is exponentially small). Reading off x_{i+1}'s Koenigs phase:
+#     t_{i+1}* = (1 + kappa) t_i* + (ln h(theta) - ln|x_{i+1}(0)| - C) / ln mu,
+#     kappa = ln(1/(1 - eta L)) / ln(1 + eta gamma),
+# t_1* = log_mu(h(theta)/h(|x_1(0)|)). With equal |x_i(0)| the passage times
+# T_i = t_i* - t_{i-1}* obey T_{i+1} = (1 + kappa) T_i exactly: geometric growth.
+# Neglected: the couplings m'(x_i) x_{i+1}^2 / 2 while x_{i+1} is small and the
+# difference between x_i's early contraction and the orbit's (both O(x(0)^2), ~1e-5
+# steps for x(0) ~ 1e-3), and settling tails (decaying like (1 - 2 eta gamma)^(2t)).
+
+def chain_kappa(eta: float, gamma: float, L: float) -> float:
+    """kappa = ln(1/(1 - eta L)) / ln(1 + eta gamma): the extra escape steps per step of
+    contraction of the next direction."""
+    if not (eta > 0 and gamma > 0 and L > 0 and eta * L < 1):
+        raise TestbedError(f"need eta, gamma, L > 0 and eta L < 1; got {eta}, {gamma}, {L}")
+    return math.log(1.0 / (1.0 - eta * L)) / math.log1p(eta * gamma)
+
+
+def chain_transition_constant(phase: float, eta: float, gamma: float, L: float,
+                              beta: float, theta: float) -> float:
+    """C for an orbit of x_i whose Koenigs phase has fractional part ``phase``:
+    sum_s ln(1 - eta m(x_i(s))) - t* ln(1 - eta L) - (N - t*) ln(1 + eta gamma)."""
+    chain_kappa(eta, gamma, L)
+    mu = _check(eta, gamma, beta, theta)
+    lnmu = math.log(mu)
+    a2 = gamma / beta
+    c = L + gamma
+    t_star = math.ceil(50.0 / lnmu) + (phase % 1.0)   # x(0) ~ theta e^-50: linear to 1e-43
+    x = koenigs_h(theta, eta, gamma, beta) * math.exp(-t_star * lnmu)
+    total, n = 0.0, 0
+    while True:
+        w = 1.0 - x * x / a2
+        total += math.log1p(-eta * (-gamma + c * w * w))
+        x = x + eta * (gamma * x - beta * x ** 3)
+        n += 1
+        if n > t_star and c * w * w < 1e-20 * gamma:
+            break
+        if n > t_star + 10 ** 5:
+            raise TestbedError("the orbit did not settle at a; check eta gamma < 1")
+    return total - t_star * math.log1p(-eta * L) - (n - t_star) * lnmu
+
+
+def chain_crossing_phases(x0, eta: float, gamma: float, L: float, beta: float,
+                          theta: float):
+    """Predicted Koenigs phases t_i* (i = 1..d) of GD on saddle_chain from x(0) = x0,
+    and the predicted first steps with |x_i| > theta, floor(t_i*) + 1."""
+    x0 = np.abs(np.asarray(x0, dtype=float).reshape(-1))
+    mu = _check(eta, gamma, beta, theta)
+    kappa = chain_kappa(eta, gamma, L)
+    if not (0 < theta < math.sqrt(gamma / beta)):
+        raise TestbedError(f"theta must lie in (0, a), a = {math.sqrt(gamma / beta)}")
+    if np.any(x0 == 0) or x0[0] >= theta:
+        raise TestbedError("every |x_i(0)| must be positive and |x_1(0)| below theta")
+    lnmu = math.log(mu)
+    h_theta = koenigs_h(theta, eta, gamma, beta)
+    phases = np.empty(x0.size)
+    phases[0] = math.log(h_theta / koenigs_h(x0[0], eta, gamma, beta)) / lnmu
+    for i in range(1, x0.size):
+        C = chain_transition_constant(phases[i - 1], eta, gamma, L, beta, theta)
+        phases[i] = ((1.0 + kappa) * phases[i - 1]
+                     + (math.log(h_theta) - math.log(x0[i]) - C) / lnmu)
+    return phases, np.floor(phases).astype(np.int64) + 1
