@@ -29,6 +29,7 @@ from .validate import compile_error
 
 OBSERVABLES = ("loss", "grad_norm", "sharpness")
 _POSITIVE = {"eta", "sigma", "r", "g_thres", "t_thres", "max_step"}
+_INTEGER = {"t_thres", "batch"}        # compared with step counts: must be whole numbers
 _NONNEGATIVE = {"rho", "damping", "beta", "beta1", "beta2", "eps", "f_thres", "rcond"}
 
 
@@ -56,6 +57,8 @@ def _hyper_matrix(rule, given: dict, n: int, extra: np.ndarray):
             raise TestbedError(f"hyper-parameter {key!r} must be finite, got {value!r}")
         if key in _POSITIVE and np.any(arr <= 0):
             raise TestbedError(f"hyper-parameter {key!r} must be positive, got {value!r}")
+        if key in _INTEGER and np.any(arr != np.round(arr)):
+            raise TestbedError(f"hyper-parameter {key!r} must be a whole number, got {value!r}")
         if key in _NONNEGATIVE and np.any(arr < 0):
             raise TestbedError(f"hyper-parameter {key!r} must be non-negative, got {value!r}")
         per_replica |= arr.ndim == 1
