@@ -54,6 +54,7 @@ def test_evaluate_record_has_the_json_fields(tmp_path, monkeypatch):
 def test_every_claim_module_declares_its_parts():
     for claim_id, module in claims.modules().items():
         assert module.ID == claim_id
+        assert module.__name__.rsplit(".", 1)[-1] == claim_id.replace("-", "_")
         assert set(module.SCALES) == {"quick", "paper"}
         for name in ("experiment", "predict", "check", "figure", "PAPER", "CLAIM"):
             assert hasattr(module, name), (claim_id, name)

@@ -1,7 +1,8 @@
 """Published claims as code: one module per claim (see :mod:`testbed.claims._base`).
 
 ``testbed check ID`` runs a claim's experiment and check; ``testbed figures ID``
-draws its figure. Adding a claim is adding one module here.
+draws its figure. Adding a claim is adding one module here, named after its id
+(``eos-minimalist`` lives in ``eos_minimalist.py``).
 """
 from __future__ import annotations
 
@@ -14,15 +15,20 @@ from ..errors import TestbedError
 def modules() -> dict:
     """Claim id -> module, for every claim module in this package."""
     found = {}
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_"):
-            module = importlib.import_module(f"{__name__}.{info.name}")
-            found[module.ID] = module
+    for name in _names():
+        module = importlib.import_module(f"{__name__}.{name}")
+        found[module.ID] = module
     return found
 
 
+def _names() -> list[str]:
+    return sorted(i.name for i in pkgutil.iter_modules(__path__) if not i.name.startswith("_"))
+
+
 def get(claim_id: str):
-    claims = modules()
-    if claim_id not in claims:
-        raise TestbedError(f"unknown claim {claim_id!r}; available: {', '.join(sorted(claims))}")
-    return claims[claim_id]
+    """The module of one claim, imported alone (claims import heavy libraries)."""
+    name = claim_id.replace("-", "_")
+    if name not in _names():
+        known = ", ".join(n.replace("_", "-") for n in _names())
+        raise TestbedError(f"unknown claim {claim_id!r}; available: {known}")
+    return importlib.import_module(f"{__name__}.{name}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from .._codegen import source_hash
 from ..cache import cached
 
 
@@ -31,12 +32,20 @@ class Verdict:
     reason: str
 
 
+def experiment_data(module, scale: str) -> dict:
+    """The claim's experiment at ``scale``, from the result cache when it was already
+    run with the same parameters, seed, package version and claim code."""
+    params = module.SCALES[scale]
+    key = {"scale": scale, **params, "code": source_hash(module)}
+    return cached(module.ID, key, lambda: module.experiment(params))
+
+
 def evaluate(module, scale: str = "quick", prediction=None) -> dict:
     """Run (or load) a claim's experiment at ``scale`` and check it: the JSON record
     that ``testbed check --json`` prints."""
     params = module.SCALES[scale]
     start = time.perf_counter()
-    data = cached(module.ID, {"scale": scale, **params}, lambda: module.experiment(params))
+    data = experiment_data(module, scale)
     prediction = module.predict(params) if prediction is None else prediction
     verdict = module.check(data, prediction, params)
     return {"id": module.ID, "passed": verdict.passed, "measured": verdict.measured,
@@ -49,6 +58,5 @@ def draw(module, scale: str, path) -> dict:
     """Check the claim and draw its figure at ``path``; returns the check record."""
     record = evaluate(module, scale)
     params = module.SCALES[scale]
-    data = cached(module.ID, {"scale": scale, **params}, lambda: module.experiment(params))
-    module.figure(data, module.predict(params), params, path)
+    module.figure(experiment_data(module, scale), module.predict(params), params, path)
     return record
