@@ -90,7 +90,18 @@ def _starts(landscape: Landscape, x0, n) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def threads_used(k):
+def threads_used(k, replicas=1):
+    """Numba threads for the replicas (k, or all); BLAS pinned to one thread while
+    several replicas run at once, or the two thread pools oversubscribe the cores
+    (numpy/scipy BLAS called from kernels, e.g. eigh in Newton steps, is threaded)."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=1 if replicas > 1 else None, user_api="blas"):
+        with _numba_threads(k):
+            yield
+
+
+@contextlib.contextmanager
+def _numba_threads(k):
     if k is None:
         yield
         return
@@ -159,7 +170,7 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
     if _lanes.eligible(landscape, module, event, projection, params, observe, coords, N):
         # plain GD on a SymPy landscape: the vectorised structure-of-arrays loop
         # (testbed/_lanes.py), bit-identical to the generic runner below
-        with threads_used(threads):
+        with threads_used(threads, N):
             X, status, stop_step, loss = _lanes.run(oracle, X, H[:, 0], landscape.p,
                                                     steps, stride, "loss" in observe)
         n_obs = steps // stride + 1
@@ -177,7 +188,7 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
         status = np.zeros(N, np.int8)
         stop_step = np.zeros(N, np.int64)
         scalars = np.zeros((N, module.SCALARS))
-        with threads_used(threads):
+        with threads_used(threads, N):
             try:
                 kernel.run(X, P, H, event.params, seed, replica_offset, steps, stride,
                            module.STATE, module.SCALARS, coords, sharpness_iters, loss, gnorm,

@@ -123,6 +123,7 @@ class Landscape:
         new.values = checked
         new.d = int(d)
         new._p = None
+        new.p                              # pack now, so its errors point at bind()
         return new
 
     @property

@@ -1,0 +1,242 @@
+"""saddle-free-newton (Dauphin et al. 2014, sec. 4 and Figs. 2, 4): Newton's method
+is attracted to saddle points, which it cannot tell from minima; saddle-free Newton,
+x <- x - |H|^-1 grad f with |H| = Q |Lambda| Q^T, is repelled by them and descends,
+like gradient descent but with curvature-scaled steps.
+
+Provenance: the update is the one described in the paper (generalised trust region,
+|H| from the absolute eigenvalues) [secondary sources; the engine's rule
+testbed/rules/sfn.py follows it]; both checks below are self-contained (derived
+from the math of the toy itself).
+
+Experiment, two tiers:
+- property tier: f = 1/2 x^T H x with H = Q diag(lam) Q^T (Q a random rotation),
+  lam indefinite and nonsingular; one unit step (eta = 1, no damping, no cap) of the
+  ``newton`` and ``sfn`` rules' update, x <- x - spectral_step(H, g) (the function
+  both rules step with), from x0; compared in eigen-coordinates.
+- field tier: one sampled Gaussian field (gaussian_field, d, K = k_factor d,
+  sigma = ell = 1); from the same N starts x ~ N(0, ell^2 I): gradient descent (eta =
+  0.3 ell^2 / (sigma sqrt d), below 2 / L with L <= 4 sigma sqrt(d) / ell^2 the
+  largest curvature near the threshold; computed with the field's batched evaluator,
+  which saves a compiled runner), and the engine's ``newton`` and ``sfn`` rules
+  through ``testbed.run`` (steps capped at 0.25 ell); each run stopped once
+  |grad f| < 1e-10; losses and gradient norms every ``stride`` steps; the end points
+  classified by their dense Hessian spectra (testbed.critical.classify).
+
+Check, and why these tolerances:
+- property tier (exact): in eigen-coordinates a unit SFN step maps
+  x_i -> x_i - (lam_i x_i) / |lam_i| = x_i (1 - sign lam_i): positive-curvature
+  coordinates go to 0, negative-curvature ones double; a unit Newton step maps every
+  x_i to 0 (it lands on the saddle). Both to 1e-12 relative: the eigen-decomposition
+  of a well-conditioned 6 x 6 matrix and the rotations back and forth are exact to
+  rounding, a few ulps times cond(H) = 6 per coordinate (measured ~1e-15).
+- field tier: the fraction of runs ending at a point of index > 0 is predicted to
+  be 1 for Newton (it converges to critical points near its starting heights,
+  u ~ N(0, sigma^2), where by the index-energy law alpha = F_sc(u/(2 sigma sqrt d))
+  is near 1/2 and minima are exponentially rare) and 0 for SFN and GD (a saddle of
+  index k > 0 repels them; they stop only at minima). Allowing each run a chance
+  eps = 0.05 of not having settled within the budget, the number of runs
+  contradicting the prediction must not exceed the 0.999 quantile of
+  Binomial(N, eps) (N = 16: 4; N = 64: 10): a false alarm has probability <= 0.001.
+"""
+import math
+
+import numpy as np
+
+from ._base import Verdict
+
+ID = "saddle-free-newton"
+PAPER = ("Dauphin, Pascanu, Gulcehre, Cho, Ganguli & Bengio 2014, NeurIPS "
+         "(arXiv:1406.2572), sec. 4, Figs. 2 and 4")
+CLAIM = ("Newton's method is attracted to saddles; saddle-free Newton (|H|^-1 step) is "
+         "repelled by them and descends to minima, as gradient descent does")
+SCALES = {
+    "quick": {"d": 20, "k_factor": 20, "n": 16, "steps_newton": 100, "steps_gd": 600,
+              "max_step": 0.25, "eta_gd": 0.3, "damping": 0.0, "stride": 2,
+              "lam": [-2.0, -1.0, -0.5, 0.5, 1.0, 3.0], "seed": 0},
+    "paper": {"d": 50, "k_factor": 20, "n": 64, "steps_newton": 300, "steps_gd": 2000,
+              "max_step": 0.25, "eta_gd": 0.3, "damping": 0.0, "stride": 2,
+              "lam": [-2.0, -1.0, -0.5, 0.5, 1.0, 3.0], "seed": 0},
+}
+PROPERTY_TOL = 1e-12
+STOP_GTOL = 1e-10    # a run stops once |grad f| < STOP_GTOL
+EPS = 0.05            # allowed chance that a run has not settled within the budget
+LEVEL = 0.999
+METHODS = ("gd", "newton", "sfn")
+
+
+def _property(params):
+    """One unit step of each rule's update on the quadratic: the rules' step is
+    x <- x - eta spectral_step(H, g, ...) (testbed/rules/newton.py, sfn.py), evaluated
+    here on H = Q diag(lam) Q^T, g = H x (the field tier runs the same rules end to
+    end through testbed.run; a quadratic ensemble would cost two more compiled
+    runners, ~25 s of cold compilation each on 2 cores)."""
+    from ..rules._linalg import spectral_step
+    lam = np.asarray(params["lam"], dtype=float)
+    rng = np.random.default_rng(np.random.SeedSequence([params["seed"], 11]))
+    x0 = rng.uniform(0.5, 2.0, lam.size) * rng.choice([-1.0, 1.0], lam.size)
+    # a random rotation: the eigenbasis is not the coordinate basis
+    Q, _ = np.linalg.qr(rng.standard_normal((lam.size, lam.size)))
+    H = np.ascontiguousarray((Q * lam) @ Q.T)
+    H = 0.5 * (H + H.T)
+    x = Q @ x0                                    # eigen-coordinates x0
+    out = {"lam": lam, "quad_x0": x0}
+    for rule, absolute in (("newton", False), ("sfn", True)):
+        step = np.empty(lam.size)
+        spectral_step(H, np.ascontiguousarray(H @ x), absolute, 0.0, 1e-12, math.inf, step)
+        out[f"quad_{rule}"] = Q.T @ (x - 1.0 * step)   # back to eigen-coordinates
+    return out
+
+
+def experiment(params) -> dict:
+    import testbed
+    from .. import critical
+    from ..ensemble import run
+    from ..events import converged
+    out = _property(params)
+    d, seed = params["d"], params["seed"]
+    L = testbed.landscape("gaussian_field", d=d, K=params["k_factor"] * d, sigma=1.0,
+                          ell=1.0, field_seed=seed)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, d, 5]))
+    X0 = rng.standard_normal((params["n"], d))
+    cap = params["max_step"]
+    arms = {"newton": dict(eta=1.0, max_step=cap, steps=params["steps_newton"]),
+            "sfn": dict(eta=1.0, max_step=cap, damping=params["damping"],
+                        steps=params["steps_newton"])}
+    out["x0"] = X0
+    for rule, kw in arms.items():
+        steps = kw.pop("steps")
+        with critical.blas_threads(1):      # BLAS inside the threaded runner: 1 thread
+            res = run(L, rule, X0, steps=steps, seed=seed, stride=params["stride"],
+                      observe=("loss", "grad_norm"), event=converged(STOP_GTOL), **kw)
+        _record(out, rule, L, res.x, res.steps, res.traces["loss"],
+                res.traces["grad_norm"], res.status)
+    X, steps, loss, gnorm = _gradient_descent(L, X0, params["eta_gd"] / math.sqrt(d),
+                                              params["steps_gd"], params["stride"])
+    _record(out, "gd", L, X, steps, loss, gnorm, np.zeros(len(X), np.int8))
+    return out
+
+
+def _record(out, rule, L, X, steps, loss, gnorm, status):
+    from .. import critical
+    F, gn, W, index, _ = critical.classify(L, X)
+    out.update({f"{rule}_steps": steps, f"{rule}_loss": loss, f"{rule}_grad_norm": gnorm,
+                f"{rule}_energy": F, f"{rule}_end_grad_norm": gn, f"{rule}_index": index,
+                f"{rule}_status": status})
+
+
+def _gradient_descent(L, X0, eta, steps, stride):
+    """x <- x - eta grad f(x) for all starts at once (the field's batched evaluator;
+    the gd rule's arithmetic, without a compiled runner), each stopped once
+    |grad f| < STOP_GTOL; loss and |grad f| every ``stride`` steps (NaN after the
+    stop, as in testbed.run)."""
+    from .. import critical
+    ev = critical.evaluator(L)
+    X = np.array(X0, dtype=float)
+    n_obs = steps // stride + 1
+    loss = np.full((n_obs, len(X)), np.nan)
+    gnorm = np.full((n_obs, len(X)), np.nan)
+    live = np.ones(len(X), bool)
+    with critical.blas_threads(1):
+        for t in range(steps + 1):
+            idx = np.flatnonzero(live)
+            if idx.size == 0:
+                break
+            F, G = ev.value_grad(X[idx])
+            gn = np.linalg.norm(G, axis=1)
+            if t % stride == 0:
+                loss[t // stride, idx], gnorm[t // stride, idx] = F, gn
+            if t == steps:
+                break
+            X[idx] -= eta * G
+            live[idx[gn < STOP_GTOL]] = False
+    return X, np.arange(n_obs) * stride, loss, gnorm
+
+
+def predict(params) -> dict:
+    lam = np.asarray(params["lam"], dtype=float)
+    from scipy.stats import binom
+    n = params["n"]
+    return {"quad_newton_factor": np.zeros(lam.size),
+            "quad_sfn_factor": 1.0 - np.sign(lam),
+            "saddle_fraction": {"gd": 0.0, "newton": 1.0, "sfn": 0.0},
+            "max_exceptions": int(binom.ppf(LEVEL, n, EPS)),
+            "threshold_energy": -2.0 * math.sqrt(params["d"])}
+
+
+def check(data, prediction, params) -> Verdict:
+    q0 = data["quad_x0"]
+    scale = np.max(np.abs(q0))
+    err_newton = float(np.max(np.abs(data["quad_newton"] - prediction["quad_newton_factor"]
+                                     * q0)) / scale)
+    err_sfn = float(np.max(np.abs(data["quad_sfn"] - prediction["quad_sfn_factor"] * q0))
+                    / scale)
+    ok = err_newton <= PROPERTY_TOL and err_sfn <= PROPERTY_TOL
+    n = params["n"]
+    measured = {"quad_newton_rel_error": err_newton, "quad_sfn_rel_error": err_sfn}
+    predicted = {"quad": "newton: x -> 0; sfn: x_i -> x_i (1 - sign lam_i)"}
+    kmax = prediction["max_exceptions"]
+    d = params["d"]
+    for rule in METHODS:
+        saddle = data[f"{rule}_index"] > 0
+        frac = float(np.mean(saddle))
+        want = prediction["saddle_fraction"][rule]
+        exceptions = int(np.sum(saddle != (want >= 0.5)))
+        ok &= exceptions <= kmax
+        measured[f"{rule}_saddle_fraction"] = frac
+        measured[f"{rule}_converged_fraction"] = float(np.mean(data[f"{rule}_end_grad_norm"]
+                                                               < 1e-8))
+        measured[f"{rule}_mean_end_energy_t"] = float(np.mean(data[f"{rule}_energy"])
+                                                      / (2 * math.sqrt(d)))
+        predicted[f"{rule}_saddle_fraction"] = want
+    return Verdict(
+        passed=bool(ok), measured=measured, predicted=predicted,
+        tolerance={"quad_rel_error": PROPERTY_TOL,
+                   "runs_contradicting_prediction": f"<= {kmax} of {n} "
+                   f"(Binomial({n}, {EPS}) quantile {LEVEL})"},
+        reason=("property tier: exact up to rounding; field tier: binomial quantile for a "
+                f"{EPS:.0%} chance per run of not having settled within the budget"))
+
+
+def figure(data, prediction, params, path) -> None:
+    from .. import plotting
+    from ..theory.gaussian_fields import semicircle_cdf
+    plt = plotting.pyplot()
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 4.4))
+    d = params["d"]
+    colors = dict(zip(METHODS, plotting.palette(3)))
+    names = {"gd": "gradient descent", "newton": "Newton (capped)",
+             "sfn": "saddle-free Newton (capped)"}
+    def held(trace):            # a stopped run keeps its last value (traces are NaN after)
+        out = trace.copy()
+        for k in range(1, out.shape[0]):
+            gone = np.isnan(out[k])
+            out[k, gone] = out[k - 1, gone]
+        return out
+
+    for rule in METHODS:
+        steps = data[f"{rule}_steps"]
+        loss = held(data[f"{rule}_loss"])
+        x = np.maximum(steps, 0.5)
+        a.plot(x, loss, color=colors[rule], lw=0.4, alpha=0.25)
+        a.plot(x, np.nanmedian(loss, axis=1), color=colors[rule], lw=2.2, label=names[rule])
+        gn = held(data[f"{rule}_grad_norm"])
+        c.loglog(x, np.nanmedian(gn, axis=1), color=colors[rule], lw=2, label=names[rule])
+    a.axhline(prediction["threshold_energy"], color="k", ls=":", lw=1,
+              label="threshold energy -2 sigma sqrt(d)")
+    a.set_xscale("log")
+    a.set(xlabel="iteration", ylabel="loss f(x)",
+          title=f"same {params['n']} starts, Gaussian field d = {d}")
+    a.legend(fontsize=7)
+    t = np.linspace(-1.1, 1.1, 200)
+    b.plot(semicircle_cdf(t), t, "k-", lw=1, label="index-energy law F_sc")
+    markers = {"gd": "s", "newton": "o", "sfn": "^"}
+    for rule in METHODS:
+        b.plot(data[f"{rule}_index"] / d, data[f"{rule}_energy"] / (2 * math.sqrt(d)),
+               markers[rule], color=colors[rule], ms=5, alpha=0.7, label=names[rule])
+    b.set(xlabel="index alpha of the end point", ylabel="end energy u / (2 sigma sqrt d)",
+          title="Newton ends on saddles; SFN and GD at minima")
+    b.legend(fontsize=7)
+    c.set(xlabel="iteration", ylabel="median |grad f|",
+          title="Newton converges (to saddles) as fast as SFN (to minima)")
+    c.legend(fontsize=7)
+    plotting.save(fig, path)

@@ -1,0 +1,429 @@
+"""Critical points of every index: search, polish, classify, deduplicate.
+
+    found = testbed.critical.find(L, X0, method="newton", iters=100, max_step=0.25)
+    found.energy, found.index, found.alpha, found.eigenvalues
+
+All starts X0 (B, d) advance together; each iteration evaluates the gradients and
+Hessians of all live points at once (a landscape's kernel module may offer a batched
+evaluator ``batch(p, d)``, as functions/gaussian_fields.py does: one BLAS product for
+all Hessians; otherwise the compiled per-point oracle is called point by point).
+The methods, with g = grad f, H = Hess f = Q diag(lambda) Q^T at the current point:
+
+- ``newton``: x <- x - H^+ g. The step solves H s = g by LU; where H is singular or
+  nearly so (the solve fails, or |s| > |g| / (rcond |H|_F), which can only happen
+  when some |lambda_i| < rcond |H|_F), it is recomputed as the pseudo-inverse step
+  (eigen-directions with |lambda_i| <= rcond max|lambda| dropped). This is the
+  documented safeguard for a singular Hessian: never a NaN step. Newton is attracted
+  to critical points of every index (Dauphin et al. 2014).
+- ``lm``: Levenberg-Marquardt on phi = |g|^2 / 2 (grad phi = H g, Gauss-Newton
+  matrix H^2): s = -(H^2 + mu I)^-1 H g, accepted when |g| decreases (then
+  mu <- mu / 3), else mu <- 3 mu. Minima of phi with g != 0 exist; they are not
+  reported (the gradient test below rejects them).
+- ``sfn``: saddle-free Newton, x <- x - Q diag(1/(|lambda| + damping)) Q^T g: repelled
+  by saddles, it converges to minima.
+- ``index``: eigenvector following towards index k (``target``, one per start):
+  x <- x - Q diag(sigma_i / (|lambda_i| + damping)) Q^T g with sigma_i = -1 for the k
+  lowest eigen-directions (ascended) and +1 for the others. Near a critical point of
+  index k it is exactly Newton, so those points attract and no other does; k = 0 is
+  ``sfn``.
+- ``gd``: x <- x - eta g.
+
+Every step is capped at length ``max_step`` (a trust radius; ``inf`` for none).
+After the search, points with |g| < ``polish_below`` get up to ``polish`` uncapped
+Newton iterations; a point is *converged* when |g| < ``gtol``. Converged points are
+classified exactly as :func:`testbed.measure.classify` does (dense eigenvalues of the
+Hessian; with s = tol max(1, max|lambda|), index = #{lambda_i < -s}, degenerate if
+some |lambda_i| <= s) and deduplicated: a point within ``dedup`` (Euclidean) of one
+already kept, scanning in order of energy, is dropped.
+
+Threads: the starts are split into ``threads`` groups (default: Numba's thread
+count) that advance in parallel Python threads, each with single-threaded BLAS
+(:func:`blas_threads`); on a shared machine this degrades gracefully where
+multi-threaded BLAS spin-waits.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .errors import TestbedError
+
+METHODS = ("newton", "lm", "sfn", "index", "gd")
+
+# -- BLAS thread control (what threadpoolctl does, for OpenBLAS only) ------------------------
+
+_BLAS_LOCK = threading.Lock()
+_SETTERS = ("openblas_set_num_threads", "scipy_openblas_set_num_threads64_",
+            "scipy_openblas_set_num_threads", "openblas_set_num_threads64_")
+_GETTERS = ("openblas_get_num_threads", "scipy_openblas_get_num_threads64_",
+            "scipy_openblas_get_num_threads", "openblas_get_num_threads64_")
+
+
+def _openblas_libs():
+    found = []
+    try:
+        with open("/proc/self/maps") as fh:
+            paths = {line.split()[-1] for line in fh
+                     if "openblas" in line.lower() and line.split()[-1].startswith("/")}
+    except OSError:
+        return found
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        setter = next((getattr(lib, n) for n in _SETTERS if hasattr(lib, n)), None)
+        getter = next((getattr(lib, n) for n in _GETTERS if hasattr(lib, n)), None)
+        if setter is not None and getter is not None:
+            found.append((setter, getter))
+    return found
+
+
+@contextlib.contextmanager
+def blas_threads(n: int):
+    """Run the block with OpenBLAS (NumPy's and SciPy's copies) limited to ``n``
+    threads; a no-op where OpenBLAS is not found."""
+    with _BLAS_LOCK:
+        libs = _openblas_libs()
+        old = [int(get()) for _, get in libs]
+        for set_, _ in libs:
+            set_(int(n))
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            for (set_, _), k in zip(libs, old):
+                set_(k)
+
+
+# -- evaluators --------------------------------------------------------------------------
+
+class _PointOracle:
+    """The batched interface over a landscape's compiled per-point kernels."""
+
+    def __init__(self, L, p):
+        self.o, self.p, self.d = L.oracle, p, L.d
+
+    def value_grad(self, X):
+        F = np.empty(len(X))
+        G = np.empty_like(X)
+        for r in range(len(X)):
+            F[r] = self.o.value_grad(np.ascontiguousarray(X[r]), self.p, G[r])
+        return F, G
+
+    def value_grad_hessian(self, X):
+        F, G = self.value_grad(X)
+        H = np.empty((len(X), self.d, self.d))
+        for r in range(len(X)):
+            self.o.hessian(np.ascontiguousarray(X[r]), self.p, H[r])
+        return F, G, H
+
+
+def evaluator(L, p=None):
+    """A batched evaluator of the bound landscape ``L``: ``value_grad(X)`` and
+    ``value_grad_hessian(X)`` over rows of X. Uses the kernel module's ``batch(p, d)``
+    where it exists, else the compiled oracle point by point."""
+    L._require_bound()
+    p = L.p if p is None else p
+    if L.kernels[0] == "module":
+        from ._codegen import import_path
+        module = import_path(L.kernels[1], L.source or None)
+        if hasattr(module, "batch"):
+            return module.batch(p, L.d)
+    return _PointOracle(L, p)
+
+
+# -- steps -------------------------------------------------------------------------------
+
+def _pinv_step(H, g, rcond):
+    w, Q = np.linalg.eigh(H)
+    top = np.max(np.abs(w)) if w.size else 0.0
+    coef = Q.T @ g
+    keep = np.abs(w) > rcond * top
+    coef = np.where(keep, coef / np.where(keep, w, 1.0), 0.0)
+    return Q @ coef
+
+
+def newton_steps(H, G, rcond=1e-12):
+    """S[r] = H[r]^+ G[r]: LU where H is safely invertible, else the pseudo-inverse
+    (eigen-directions with |lambda| <= rcond max|lambda| dropped). Never NaN for
+    finite input."""
+    B = G.shape[0]
+    try:
+        S = np.linalg.solve(H, G[..., None])[..., 0]
+        bad = ~np.all(np.isfinite(S), axis=1)
+    except np.linalg.LinAlgError:
+        S = np.zeros_like(G)
+        bad = np.ones(B, bool)
+    hn = np.sqrt(np.einsum("rij,rij->r", H, H))
+    bad |= np.linalg.norm(S, axis=1) * rcond * hn > np.linalg.norm(G, axis=1)
+    for r in np.flatnonzero(bad):
+        S[r] = _pinv_step(H[r], G[r], rcond)
+    return S
+
+
+def spectral_steps(H, G, ascend, damping=0.0, rcond=1e-12):
+    """S[r] = Q diag(sigma_i / (|lambda_i| + damping)) Q^T G[r], sigma_i = -1 for the
+    ascend[r] lowest eigen-directions; directions with |lambda_i| + damping <=
+    rcond max are dropped. ascend = 0: the saddle-free Newton step."""
+    w, Q = np.linalg.eigh(H)
+    a = np.abs(w) + damping
+    top = a.max(axis=1, keepdims=True)
+    coef = np.einsum("rji,rj->ri", Q, G)
+    keep = a > rcond * top
+    coef = np.where(keep, coef / np.where(keep, a, 1.0), 0.0)
+    sign = np.where(np.arange(w.shape[1])[None, :] < np.asarray(ascend)[:, None], -1.0, 1.0)
+    return np.einsum("rij,rj->ri", Q, sign * coef)
+
+
+def _cap(S, max_step):
+    if math.isinf(max_step):
+        return S
+    n = np.linalg.norm(S, axis=1, keepdims=True)
+    return S * np.minimum(1.0, max_step / np.maximum(n, 1e-300))
+
+
+# -- the search ---------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Search:
+    """End points of a search, one row per start."""
+    x: np.ndarray
+    energy: np.ndarray
+    grad_norm: np.ndarray
+    converged: np.ndarray
+    iterations: np.ndarray
+    hessian_evals: int
+
+
+def _step(method, H, G, X, target, eta, damping, rcond, mu):
+    if method == "newton":
+        return -newton_steps(H, G, rcond)
+    if method == "lm":
+        M = H @ H
+        diag = np.arange(H.shape[1])
+        M[:, diag, diag] += mu[:, None]
+        return -np.linalg.solve(M, np.einsum("rij,rj->ri", H, G)[..., None])[..., 0]
+    if method == "sfn":
+        return -spectral_steps(H, G, np.zeros(len(G), np.int64), damping, rcond)
+    return -spectral_steps(H, G, target, damping, rcond)
+
+
+def _run_group(ev, X, method, iters, max_step, gtol, eta, damping, rcond, target, mu0,
+               polish, polish_below):
+    """Advance the starts X of one thread; returns (X, f, |g|, iterations, Hessians)."""
+    X = np.array(X, dtype=float, copy=True)
+    B, d = X.shape
+    live = np.ones(B, bool)
+    its = np.zeros(B, np.int64)
+    n_hess = 0
+    F, G = ev.value_grad(X)
+    gn = np.linalg.norm(G, axis=1)
+    mu = np.full(B, float(mu0))
+    H = np.empty((B, d, d)) if method == "lm" else None
+    stale = np.ones(B, bool)              # lm: Hessian not yet evaluated at X
+    fresh = True                          # F, G are those at X for every start
+    for _ in range(iters):
+        live &= np.isfinite(gn)
+        idx = np.flatnonzero(live & (gn >= gtol)) if fresh else np.flatnonzero(live)
+        if idx.size == 0:
+            break
+        if method == "gd":
+            its[idx] += 1
+            X[idx] -= _cap(eta * G[idx], max_step)
+            F[idx], G[idx] = ev.value_grad(X[idx])
+            gn[idx] = np.linalg.norm(G[idx], axis=1)
+            continue
+        if method == "lm":
+            new = idx[stale[idx]]
+            if new.size:
+                F[new], G[new], H[new] = ev.value_grad_hessian(X[new])
+                n_hess += new.size
+                stale[new] = False
+            Hi, Gi = H[idx], G[idx]
+        else:
+            # one evaluation per iteration: f, g and H at the current points
+            F[idx], Gi, Hi = ev.value_grad_hessian(X[idx])
+            G[idx] = Gi
+            n_hess += idx.size
+            gn[idx] = np.linalg.norm(Gi, axis=1)
+            fresh = True
+            ok = np.isfinite(gn[idx]) & (gn[idx] >= gtol)
+            live[idx[~np.isfinite(gn[idx])]] = False
+            idx, Gi, Hi = idx[ok], Gi[ok], Hi[ok]
+            if idx.size == 0:
+                break
+        its[idx] += 1
+        S = _cap(_step(method, Hi, Gi, X[idx], None if target is None else target[idx],
+                       eta, damping, rcond, mu[idx]), max_step)
+        if method == "lm":
+            Ft, Gt = ev.value_grad(X[idx] + S)
+            gt = np.linalg.norm(Gt, axis=1)
+            better = gt < gn[idx]
+            acc = idx[better]
+            X[acc] += S[better]
+            F[acc], G[acc], gn[acc] = Ft[better], Gt[better], gt[better]
+            stale[acc] = True
+            mu[acc] /= 3.0
+            mu[idx[~better]] *= 3.0
+        else:
+            X[idx] += S
+            fresh = False                 # g at the moved points is evaluated next
+    if not fresh:
+        moved = np.flatnonzero(live)
+        if moved.size:
+            F[moved], G[moved] = ev.value_grad(X[moved])
+            gn[moved] = np.linalg.norm(G[moved], axis=1)
+    # polish: uncapped Newton from points already near a critical point
+    for _ in range(polish):
+        idx = np.flatnonzero((gn < polish_below) & (gn >= gtol))
+        if idx.size == 0:
+            break
+        _, Gi, Hi = ev.value_grad_hessian(X[idx])
+        n_hess += idx.size
+        X[idx] -= newton_steps(Hi, Gi, rcond)
+        F[idx], G[idx] = ev.value_grad(X[idx])
+        gn[idx] = np.linalg.norm(G[idx], axis=1)
+    gn = np.where(np.isfinite(gn), gn, np.inf)
+    return X, F, gn, its, n_hess
+
+
+def search(L, X0, method="newton", iters=100, *, max_step=math.inf, gtol=1e-10, eta=None,
+           damping=0.0, rcond=1e-12, target=None, mu0=1.0, polish=10, polish_below=1e-3,
+           threads=None, p=None) -> Search:
+    """Run ``method`` (see the module docstring) from every row of ``X0`` for at most
+    ``iters`` iterations (a start stops once |g| < gtol), then polish; one row of
+    results per start."""
+    if method not in METHODS:
+        raise TestbedError(f"unknown method {method!r}; choose from {METHODS}")
+    L._require_bound()
+    X0 = np.array(X0, dtype=float, ndmin=2)
+    if X0.ndim != 2 or X0.shape[1] != L.d:
+        raise TestbedError(f"X0 must have shape (B, {L.d}), got {X0.shape}")
+    if not np.all(np.isfinite(X0)):
+        raise TestbedError("X0 contains NaN or inf")
+    if not (max_step > 0):
+        raise TestbedError(f"max_step must be positive (inf for no cap), got {max_step!r}")
+    if not (gtol > 0 and math.isfinite(gtol)):
+        raise TestbedError(f"gtol must be a positive number, got {gtol!r}")
+    if isinstance(iters, bool) or not isinstance(iters, (int, np.integer)) or iters < 0:
+        raise TestbedError(f"iters must be a non-negative integer, got {iters!r}")
+    if method == "gd" and not (eta is not None and eta > 0):
+        raise TestbedError("method 'gd' needs a positive step size eta=...")
+    if damping < 0 or rcond < 0:
+        raise TestbedError("damping and rcond must be non-negative")
+    B = X0.shape[0]
+    if method == "index":
+        if target is None:
+            raise TestbedError("method 'index' needs target=k (the index to converge to), "
+                               "a scalar or one per start")
+        target = np.broadcast_to(np.asarray(target, dtype=np.int64), (B,)).copy()
+        if np.any((target < 0) | (target > L.d)):
+            raise TestbedError(f"target indices must lie in [0, d = {L.d}]")
+    import numba
+    n = numba.get_num_threads() if threads is None else int(threads)
+    n = max(1, min(n, B))
+    ev = evaluator(L, p)
+    groups = np.array_split(np.arange(B), n)
+    args = (method, int(iters), float(max_step), float(gtol), eta, float(damping),
+            float(rcond))
+
+    def one(rows):
+        tg = None if target is None else target[rows]
+        return _run_group(ev, X0[rows], *args, tg, mu0, polish, polish_below)
+
+    if hasattr(ev, "prepare"):
+        ev.prepare()                           # shared tables, built before the threads
+    with blas_threads(1):
+        if n == 1:
+            outs = [one(groups[0])]
+        else:
+            with ThreadPoolExecutor(n) as pool:
+                outs = list(pool.map(one, groups))
+    X = np.vstack([o[0] for o in outs])
+    F = np.concatenate([o[1] for o in outs])
+    gn = np.concatenate([o[2] for o in outs])
+    its = np.concatenate([o[3] for o in outs])
+    return Search(x=X, energy=F, grad_norm=gn, converged=gn < gtol, iterations=its,
+                  hessian_evals=int(sum(o[4] for o in outs)))
+
+
+# -- classification and deduplication --------------------------------------------------------
+
+@dataclasses.dataclass
+class Found:
+    """Distinct critical points: location, energy, Morse index (count) and index
+    fraction alpha = index / d, degeneracy, Hessian eigenvalues (ascending), gradient
+    norm, and which start found each. ``n_starts`` / ``n_converged`` count the search."""
+    x: np.ndarray
+    energy: np.ndarray
+    index: np.ndarray
+    alpha: np.ndarray
+    degenerate: np.ndarray
+    eigenvalues: np.ndarray
+    grad_norm: np.ndarray
+    start: np.ndarray
+    n_starts: int
+    n_converged: int
+    hessian_evals: int
+
+    def __len__(self):
+        return self.x.shape[0]
+
+
+def classify_spectra(W, tol=1e-8):
+    """(index, degenerate) from ascending eigenvalue rows W, by the rule of
+    :func:`testbed.measure.classify`: s = tol max(1, max|lambda|)."""
+    W = np.atleast_2d(W)
+    s = tol * np.maximum(1.0, np.max(np.abs(W), axis=1))
+    return (np.sum(W < -s[:, None], axis=1).astype(np.int64),
+            np.any(np.abs(W) <= s[:, None], axis=1))
+
+
+def deduplicate(X, energy, radius):
+    """Indices of the points kept: scanning by increasing energy, a point within
+    ``radius`` of one already kept is dropped."""
+    order = np.argsort(energy, kind="stable")
+    kept = []
+    for i in order:
+        if kept and np.min(np.linalg.norm(X[kept] - X[i], axis=1)) < radius:
+            continue
+        kept.append(i)
+    return np.array(sorted(kept), dtype=np.int64)
+
+
+def classify(L, X, tol=1e-8, p=None):
+    """Energies, gradient norms and Hessian eigenvalues (ascending) at the rows of X,
+    with the index and degeneracy of :func:`classify_spectra`."""
+    X = np.atleast_2d(np.asarray(X, dtype=float))
+    if len(X) == 0:
+        z = np.zeros(0)
+        return z, z, np.zeros((0, L.d)), z.astype(np.int64), z.astype(bool)
+    ev = evaluator(L, p)
+    with blas_threads(1):
+        F, G, H = ev.value_grad_hessian(X)
+        W = np.linalg.eigvalsh(H)
+    index, degenerate = classify_spectra(W, tol)
+    return F, np.linalg.norm(G, axis=1), W, index, degenerate
+
+
+def find(L, X0, method="newton", iters=100, *, dedup=None, tol=1e-8, p=None, **kw) -> Found:
+    """Search (:func:`search`), keep the converged end points, deduplicate them
+    (radius ``dedup``, default 1e-4 * (ell if the landscape has one, else 1)) and
+    classify them. Extra keywords go to :func:`search`."""
+    res = search(L, X0, method, iters, p=p, **kw)
+    ok = np.flatnonzero(res.converged)
+    if dedup is None:
+        dedup = 1e-4 * float(L.values.get("ell", 1.0))
+    keep = ok[deduplicate(res.x[ok], res.energy[ok], dedup)] if ok.size else ok
+    F, gn, W, index, degenerate = classify(L, res.x[keep], tol, p)
+    return Found(x=res.x[keep], energy=F, index=index, alpha=index / L.d,
+                 degenerate=degenerate, eigenvalues=W, grad_norm=gn, start=keep,
+                 n_starts=len(X0), n_converged=int(ok.size),
+                 hessian_evals=res.hessian_evals)
