@@ -3,7 +3,9 @@
 scalar-argument kernel that loops over replicas can inline and vectorise; for
 finite-sum landscapes f = (1/n) sum_j f_j, the kernel module's
 ``value_grad_batch(x, p, idx, g) -> f_B`` (mean over the samples idx) and
-``n_samples(p)``, which mini-batch rules need).
+``n_samples(p)``, which mini-batch rules need). ``hvp_prepare(x, p) -> state`` and
+``hvp_prepared(x, p, state, v, out)`` split off the work that many products at one
+point share (Lanczos); a kernel module may define both, else they are plain ``hvp``.
 
 What a hand-written kernel module does not provide is derived here, and said so in
 the module's ``DERIVED`` tuple:
@@ -88,6 +90,17 @@ def value(x, p):
     return value_grad(x, p, g)
 '''
 
+_PREPARED_DEFAULT = '''
+@njit
+def hvp_prepare(x, p):
+    return np.empty(0)
+
+
+@njit
+def hvp_prepared(x, p, state, v, out):
+    hvp(x, p, v, out)
+'''
+
 _HEADER = "import math\nimport numpy as np\nfrom testbed._jit import njit\n"
 
 
@@ -123,7 +136,9 @@ def _build(landscape):
 
 def _module_source(module, path) -> str:
     have = {n for n in ("value", "value_grad", "hessian", "hvp", "value_grad_batch",
-                        "n_samples") if hasattr(module, n)}
+                        "n_samples", "hvp_prepare", "hvp_prepared") if hasattr(module, n)}
+    if {"hvp_prepare", "hvp_prepared"} - have:
+        have -= {"hvp_prepare", "hvp_prepared"}
     if "value_grad" not in have:
         from .errors import TestbedError
         raise TestbedError(f"kernel module {module.__name__} ({path}) must define a Numba "
@@ -144,6 +159,8 @@ def _module_source(module, path) -> str:
     if "hessian" not in have:
         lines.append(_DERIVED_HESSIAN)
         derived.append("hessian (columns of hvp, symmetrised)")
+    if "hvp_prepare" not in have:
+        lines.append(_PREPARED_DEFAULT)
     lines.append(f"DERIVED = {tuple(derived)!r}")
     return "\n".join(lines) + "\n" + _SPECTRAL
 
@@ -192,5 +209,6 @@ def _sympy_source(expr, coords, psyms) -> str:
     out += ["@njit(inline='always')", f"def lane({args}):",
             *_body([expr, *grad], ["_f"] + [f"_g{i}" for i in range(d)]),
             "    return (_f, " + ", ".join(f"_g{i}" for i in range(d)) + ")", ""]
+    out.append(_PREPARED_DEFAULT)
     out.append("DERIVED = ()")
     return "\n".join(out) + "\n" + _SPECTRAL

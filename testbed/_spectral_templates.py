@@ -1,5 +1,6 @@
 """Spectral kernels copied into every landscape's oracle module (they call its
-``hessian`` and ``hvp``, bound there; see :mod:`testbed._oracle`)."""
+``hessian``, ``hvp_prepare`` and ``hvp_prepared``, bound there; see
+:mod:`testbed._oracle`)."""
 import math
 
 import numpy as np
@@ -11,7 +12,7 @@ def _placeholder(*args):
     raise RuntimeError("bound only inside a generated oracle module")
 
 
-hessian = hvp = _placeholder
+hessian = hvp_prepare = hvp_prepared = _placeholder
 
 
 def lanczos(x, p, k, seed, alpha, beta):
@@ -28,8 +29,9 @@ def lanczos(x, p, k, seed, alpha, beta):
         nrm += V[0, i] * V[0, i]
     V[0] /= math.sqrt(nrm)
     w = np.empty(d)
+    state = hvp_prepare(x, p)           # work shared by the k products at x
     for j in range(k):
-        hvp(x, p, V[j], w)
+        hvp_prepared(x, p, state, V[j], w)
         alpha[j] = np.dot(w, V[j])
         for i in range(j + 1):          # full reorthogonalisation (twice is enough)
             w -= np.dot(w, V[i]) * V[i]

@@ -51,10 +51,13 @@ def _claim_modules(ids):
 
 
 def _print_records(records) -> None:
+    from .claims._base import status
     for r in records:
-        mark = {True: "PASS", False: "FAIL", None: "INCONCLUSIVE"}[r["passed"]]
-        print(f"{mark:<12} {r['id']:<22} {r['seconds']:>7.2f}s  measured={r['measured']}")
-        print(f"{'':<12} predicted={r['predicted']}  tolerance={r['tolerance']}")
+        mark = status(r).upper()
+        print(f"{mark:<14} {r['id']:<24} {r['seconds']:>7.2f}s  measured={r['measured']}")
+        print(f"{'':<14} predicted={r['predicted']}  tolerance={r['tolerance']}")
+        if not r["passed"]:
+            print(f"{'':<14} reason: {r['reason']}")
 
 
 def cmd_check(args) -> int:
@@ -69,7 +72,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_figures(args) -> int:
-    from .claims._base import draw
+    from .claims._base import draw, status
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     records = []
@@ -82,13 +85,16 @@ def cmd_figures(args) -> int:
         print(f"{m.ID}: {path}", file=sys.stderr)
     _write_report(out, records, args.scale)
     _print_records(records)
-    return 1 if any(r["passed"] is False for r in records) else 0
+    # every figure was drawn: only an error (not a claim reported as not reproduced at
+    # this scale, which the report lists with its evidence) makes the job fail
+    return 1 if any(status(r) == "FAIL" for r in records) else 0
 
 
 def _write_report(out: Path, records, scale) -> None:
     """figures/claims-report.json and .md: the verdicts and the manifest from figure
     to claim, paper and data."""
     from ._version import __version__
+    from .claims._base import status
     old = {}
     report = out / "claims-report.json"
     if report.exists():
@@ -102,7 +108,7 @@ def _write_report(out: Path, records, scale) -> None:
              f"`results/<claim>/`, keyed by parameters, seed and version.", "",
              "| claim | verdict | figure | scale | seed | paper |", "|---|---|---|---|---|---|"]
     for r in merged:
-        mark = {True: "pass", False: "FAIL", None: "inconclusive"}[r["passed"]]
+        mark = status(r)
         lines.append(f"| `{r['id']}` | {mark} | [{r['figure']}]({r['figure']}) | {r['scale']} "
                      f"| {r['seed']} | {r['paper']} |")
     lines.append("")

@@ -38,69 +38,21 @@ already kept, scanning in order of energy, is dropped.
 
 Threads: the starts are split into ``threads`` groups (default: Numba's thread
 count) that advance in parallel Python threads, each with single-threaded BLAS
-(:func:`blas_threads`); on a shared machine this degrades gracefully where
+(:func:`testbed._blas.limit`); on a shared machine this degrades gracefully where
 multi-threaded BLAS spin-waits.
 """
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import dataclasses
 import math
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from . import _blas
 from .errors import TestbedError
 
 METHODS = ("newton", "lm", "sfn", "index", "gd")
-
-# -- BLAS thread control (what threadpoolctl does, for OpenBLAS only) ------------------------
-
-_BLAS_LOCK = threading.Lock()
-_SETTERS = ("openblas_set_num_threads", "scipy_openblas_set_num_threads64_",
-            "scipy_openblas_set_num_threads", "openblas_set_num_threads64_")
-_GETTERS = ("openblas_get_num_threads", "scipy_openblas_get_num_threads64_",
-            "scipy_openblas_get_num_threads", "openblas_get_num_threads64_")
-
-
-def _openblas_libs():
-    found = []
-    try:
-        with open("/proc/self/maps") as fh:
-            paths = {line.split()[-1] for line in fh
-                     if "openblas" in line.lower() and line.split()[-1].startswith("/")}
-    except OSError:
-        return found
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        setter = next((getattr(lib, n) for n in _SETTERS if hasattr(lib, n)), None)
-        getter = next((getattr(lib, n) for n in _GETTERS if hasattr(lib, n)), None)
-        if setter is not None and getter is not None:
-            found.append((setter, getter))
-    return found
-
-
-@contextlib.contextmanager
-def blas_threads(n: int):
-    """Run the block with OpenBLAS (NumPy's and SciPy's copies) limited to ``n``
-    threads; a no-op where OpenBLAS is not found."""
-    with _BLAS_LOCK:
-        libs = _openblas_libs()
-        old = [int(get()) for _, get in libs]
-        for set_, _ in libs:
-            set_(int(n))
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            for (set_, _), k in zip(libs, old):
-                set_(k)
-
 
 # -- evaluators --------------------------------------------------------------------------
 
@@ -340,7 +292,7 @@ def search(L, X0, method="newton", iters=100, *, max_step=math.inf, gtol=1e-10, 
 
     if hasattr(ev, "prepare"):
         ev.prepare()                           # shared tables, built before the threads
-    with blas_threads(1):
+    with _blas.limit(1):
         if n == 1:
             outs = [one(groups[0])]
         else:
@@ -406,7 +358,7 @@ def classify(L, X, tol=1e-8, p=None):
         z = np.zeros(0)
         return z, z, np.zeros((0, L.d)), z.astype(np.int64), z.astype(bool)
     ev = evaluator(L, p)
-    with blas_threads(1):
+    with _blas.limit(1):
         F, G, H = ev.value_grad_hessian(X)
         W = np.linalg.eigvalsh(H)
     index, degenerate = classify_spectra(W, tol)

@@ -94,8 +94,8 @@ def threads_used(k, replicas=1):
     """Numba threads for the replicas (k, or all); BLAS pinned to one thread while
     several replicas run at once, or the two thread pools oversubscribe the cores
     (numpy/scipy BLAS called from kernels, e.g. eigh in Newton steps, is threaded)."""
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(limits=1 if replicas > 1 else None, user_api="blas"):
+    from . import _blas
+    with _blas.limit(1 if replicas > 1 else None):
         with _numba_threads(k):
             yield
 

@@ -11,7 +11,6 @@ Then: the hand-written strict_saddle kernels against a NumPy twin, the registry
 """
 import itertools
 import math
-import textwrap
 
 import numpy as np
 import pytest

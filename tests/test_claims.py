@@ -67,3 +67,12 @@ def test_figure_is_drawn(qs_data, tmp_path):
     qs.figure(data, qs.predict(params), params, path)
     assert path.stat().st_size > 10_000
     assert np.all(np.isfinite(data["eta"]))
+
+
+def test_status_tells_a_scientific_outcome_from_an_error():
+    from testbed.claims._base import status
+    assert status({"passed": True}) == "pass"
+    assert status({"passed": None}) == "inconclusive"
+    assert status({"passed": False}) == "FAIL"
+    assert status({"passed": False, "reproduced": None}) == "FAIL"
+    assert status({"passed": False, "reproduced": False}) == "not reproduced"

@@ -258,12 +258,18 @@ def test_declared_critical_points_are_critical():
         assert int(np.sum(np.linalg.eigvalsh(L.hessian(x)) < 0)) == cp.index
 
 
-def test_blas_threads_restores():
-    libs = critical._openblas_libs()
-    before = [get() for _, get in libs]
-    with critical.blas_threads(1):
-        assert all(get() == 1 for _, get in libs)
-    assert [get() for _, get in libs] == before
+def test_blas_limit_restores():
+    from threadpoolctl import threadpool_info
+
+    from testbed import _blas
+    before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    with _blas.limit(1):
+        assert all(lib["num_threads"] == 1 for lib in threadpool_info()
+                   if lib["user_api"] == "blas")
+    assert [lib["num_threads"] for lib in threadpool_info()
+            if lib["user_api"] == "blas"] == before
+    with pytest.raises(testbed.TestbedError, match="positive integer"):
+        _blas.threads(0)
 
 
 # -- benchmark B3, small ----------------------------------------------------------------

@@ -24,12 +24,25 @@ from ..cache import cached
 @dataclasses.dataclass
 class Verdict:
     """passed: True, False, or None (inconclusive); measured / predicted / tolerance
-    are JSON-friendly; reason says why the tolerance is what it is."""
+    are JSON-friendly; reason says why the tolerance is what it is. ``reproduced``
+    False marks a failure that is a scientific outcome (the code's own checks pass,
+    the paper's effect does not appear at this scale: "not reproduced", with the
+    evidence), not an error."""
     passed: bool | None
     measured: object
     predicted: object
     tolerance: object
     reason: str
+    reproduced: bool | None = None
+
+
+def status(record) -> str:
+    """'pass', 'FAIL', 'not reproduced' or 'inconclusive' for a check record."""
+    if record["passed"] is None:
+        return "inconclusive"
+    if record["passed"]:
+        return "pass"
+    return "not reproduced" if record.get("reproduced") is False else "FAIL"
 
 
 def experiment_data(module, scale: str) -> dict:
@@ -50,7 +63,7 @@ def evaluate(module, scale: str = "quick", prediction=None) -> dict:
     verdict = module.check(data, prediction, params)
     return {"id": module.ID, "passed": verdict.passed, "measured": verdict.measured,
             "predicted": verdict.predicted, "tolerance": verdict.tolerance,
-            "reason": verdict.reason, "scale": scale, "seed": params.get("seed"),
+            "reason": verdict.reason, "reproduced": verdict.reproduced, "scale": scale, "seed": params.get("seed"),
             "seconds": round(time.perf_counter() - start, 3)}
 
 

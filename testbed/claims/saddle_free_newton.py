@@ -42,6 +42,7 @@ import math
 
 import numpy as np
 
+from .. import _blas
 from ._base import Verdict
 
 ID = "saddle-free-newton"
@@ -89,7 +90,6 @@ def _property(params):
 
 def experiment(params) -> dict:
     import testbed
-    from .. import critical
     from ..ensemble import run
     from ..events import converged
     out = _property(params)
@@ -105,9 +105,8 @@ def experiment(params) -> dict:
     out["x0"] = X0
     for rule, kw in arms.items():
         steps = kw.pop("steps")
-        with critical.blas_threads(1):      # BLAS inside the threaded runner: 1 thread
-            res = run(L, rule, X0, steps=steps, seed=seed, stride=params["stride"],
-                      observe=("loss", "grad_norm"), event=converged(STOP_GTOL), **kw)
+        res = run(L, rule, X0, steps=steps, seed=seed, stride=params["stride"],
+                  observe=("loss", "grad_norm"), event=converged(STOP_GTOL), **kw)
         _record(out, rule, L, res.x, res.steps, res.traces["loss"],
                 res.traces["grad_norm"], res.status)
     X, steps, loss, gnorm = _gradient_descent(L, X0, params["eta_gd"] / math.sqrt(d),
@@ -136,7 +135,7 @@ def _gradient_descent(L, X0, eta, steps, stride):
     loss = np.full((n_obs, len(X)), np.nan)
     gnorm = np.full((n_obs, len(X)), np.nan)
     live = np.ones(len(X), bool)
-    with critical.blas_threads(1):
+    with _blas.limit(1):
         for t in range(steps + 1):
             idx = np.flatnonzero(live)
             if idx.size == 0:
