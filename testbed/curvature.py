@@ -1,0 +1,548 @@
+"""Curvature estimators for any landscape, through its oracle: extreme Hessian
+eigenvalues by Lanczos, Hutchinson's trace estimator, and the spectral density by
+stochastic Lanczos quadrature (SLQ). Each returns its own error estimate, and each
+is tested against landscapes whose spectrum is known exactly (tests/test_curvature.py).
+
+Notation: H = Hess f(x) (symmetric, d x d), eigenpairs (lambda_i, q_i), spectral
+measure mu = (1/d) sum_i delta(lambda_i), its CDF F(t) = #{i : lambda_i <= t} / d.
+Only Hessian-vector products v -> Hv are used (``L.oracle.hvp``; exact for every
+catalogue landscape unless its ``DERIVED`` says otherwise).
+
+Lanczos (:func:`lanczos`, :func:`top_eigenvalues`, :func:`extreme_eigenvalues`)
+  m steps from a unit start vector v build an orthonormal basis V_m of the Krylov
+  space span{v, Hv, ..., H^(m-1) v} and the tridiagonal T_m = V_m^T H V_m (diagonal
+  alpha, off-diagonal beta), with H V_m = V_m T_m + beta_m v_(m+1) e_m^T. Full
+  reorthogonalisation (Gram-Schmidt twice against all previous vectors) keeps V_m
+  orthonormal to rounding, so there are no spurious copies ("ghosts") of converged
+  eigenvalues. For an eigenpair (theta_j, s_j) of T_m, the Ritz vector y = V_m s_j
+  has residual |H y - theta_j y| = beta_m |s_j[m]|, and for a symmetric H that
+  residual r_j bounds the distance from theta_j to the NEAREST eigenvalue of H
+  (e.g. Parlett, The Symmetric Eigenvalue Problem, 1998, ch. 4): this is the
+  ``bounds`` field of :class:`Eigs`, a certificate computed from T_m alone. When
+  the wanted eigenvalue is separated from the rest of the spectrum by a gap delta,
+  the error is in fact <= r_j^2 / delta (Kato-Temple; Parlett ch. 10), and the
+  Kaniel-Paige-Saad theory gives geometric convergence: error ~ (lambda_max -
+  lambda_min) T_(m-1)(1 + 2 gamma)^(-2), gamma = gap / spread, T Chebyshev (Saad,
+  Numerical Methods for Large Eigenvalue Problems, 2nd ed. 2011, ch. 6). Both ends
+  of the spectrum converge in the same run, so ``extreme_eigenvalues`` gets
+  lambda_min and lambda_max from one Krylov space (Li et al. 2018 use two ARPACK
+  runs, the second on H - 0.51 lambda I). Limits, stated rather than hidden: a
+  single start vector sees each eigenSPACE once, so in exact arithmetic a repeated
+  eigenvalue is returned once; in floating point its other copies re-enter through
+  rounding (within tens of steps when it dominates), so the multiplicity found is
+  NOT reliable (top-k with multiplicities needs a block method or ``dense=True``),
+  while each value stays certified; without a gap the largest Ritz value is a lower
+  bound on lambda_max that converges slowly, and ``converged`` says so.
+  The Gaussian-start, full-Hessian case runs the compiled ``L.oracle.lanczos``;
+  a chosen start vector (Rademacher SLQ probes), a restriction to a subset of the
+  coordinates (Li et al.'s weights-only Hessian, ``mask``) or Ritz vectors use the
+  NumPy routine :func:`lanczos_operator` (same algorithm; the cost is the HVPs).
+
+Hutchinson trace (:func:`hutchinson_trace`; Hutchinson 1990, Commun. Stat. Simul.
+  Comput. 19(2)): tr H = E[v^T H v] for any probe with E[v v^T] = I. The estimate
+  is the mean of n probes; its standard error is the sample standard deviation of
+  the n values v^T H v over sqrt(n) (returned with the estimate). The per-probe
+  variance is exactly
+      Rademacher (v_i = +-1):  2 (|H|_F^2 - sum_i H_ii^2) = 2 sum_(i != j) H_ij^2,
+      Gaussian (v ~ N(0, I)):  2 |H|_F^2 = 2 sum_i lambda_i^2
+  (:func:`probe_variance`). Rademacher probes are never worse and are EXACT for a
+  diagonal Hessian (every separable landscape): zero variance, standard error 0.
+
+Spectral density by SLQ (:func:`slq`; Ubaru, Chen & Saad 2017, SIAM J. Matrix Anal.
+  Appl. 38(4), "Fast estimation of tr(f(A)) via stochastic Lanczos quadrature";
+  Lin, Saad & Yang 2016, SIAM Review 58(1), for the density view). For a unit probe
+  v, v^T g(H) v = sum_i (q_i^T v)^2 g(lambda_i) = integral of g against the probe's
+  measure mu_v = sum_i (q_i^T v)^2 delta(lambda_i). m Lanczos steps from v give the
+  m-point Gauss quadrature of mu_v: nodes theta_j (eigenvalues of T_m), weights
+  tau_j^2 = s_j[1]^2 (FIRST components of T_m's eigenvectors -- PyHessian used the
+  whole eigenvector matrix until its PR #23), exact for polynomials g of degree
+  <= 2m - 1 (Golub & Meurant, Matrices, Moments and Quadrature, 2010). The estimate
+  of mu is the average of the n_v quadratures; the smoothed density convolves it
+  with a Gaussian of width sigma. Probes are uniform on the unit sphere (normalised
+  Gaussians; default) or normalised Rademacher vectors. Error of the estimated
+  measure in the Wasserstein-1 distance W1(a, b) = integral |F_a - F_b| dt, split by
+  the triangle inequality and the convexity of W1 in mixtures:
+    quadrature: W1(Gauss_m(mu_v), mu_v) <= 2 E_(2m-1) <= pi (b - a) / (4 m) for a
+      spectrum in [a, b] (Gauss quadrature is exact to degree 2m - 1, both measures
+      are probabilities, and Jackson's theorem with the Favard constant bounds the
+      best uniform polynomial approximation of a 1-Lipschitz function on [a, b]:
+      E_n <= pi (b - a) / (4 (n+1)), via f(cos t) on [-1, 1]);
+      and a posteriori, from the Chebyshev-Markov-Stieltjes inequalities
+      (sum_(i<j) w_i <= mu_v((-inf, theta_j)), mu_v((-inf, theta_j]) <= sum_(i<=j) w_i),
+      |F_Q - F_v| <= max(w_j, w_(j+1)) between consecutive nodes, hence
+      W1 <= sum_j (theta_(j+1) - theta_j) max(w_j, w_(j+1)) + w_1 (theta_1 - a)
+      + w_m (b - theta_m) (:meth:`SpectralDensity.quadrature_w1_bound`);
+    sampling: F_v(t) = v^T P_t v (P_t the spectral projector on lambda <= t) has
+      mean F(t) and variance 2 F (1 - F) / (d + 2) for sphere probes (and at most
+      2 F (1 - F) / d for Rademacher ones, zero when H is diagonal), so
+      E W1(mean of mu_v, mu) <= integral sqrt(2 F (1 - F) / ((d + 2) n_v)) dt
+      <= (b - a) / sqrt(2 (d + 2) n_v)  (:func:`slq_sampling_w1`).
+  Moments: the k-th moment of the estimate is the mean of v^T H^k v (exactly, for
+  k <= 2m - 1), an unbiased estimate of tr(H^k) / d with the standard error
+  ``SpectralDensity.moment(k)[1]``; for sphere probes its variance is
+  2 (m_2k - m_k^2) / ((d + 2) n_v), m_k = tr(H^k) / d. Gaussian smoothing moves the
+  measure by at most sigma sqrt(2/pi) in W1.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+
+import numpy as np
+from scipy.linalg import eigh_tridiagonal
+
+from .errors import TestbedError
+
+__all__ = ["Eigs", "TraceEstimate", "SpectralDensity", "lanczos", "lanczos_operator",
+           "ritz", "top_eigenvalues", "extreme_eigenvalues", "eig_ratio",
+           "hutchinson_trace", "probe_variance", "slq", "slq_sampling_w1",
+           "wasserstein1", "jackson_w1_bound"]
+
+
+# ----------------------------------------------------------------------------- helpers
+def _int(name, value, minimum=1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise TestbedError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise TestbedError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def _mask(L, mask):
+    if mask is None:
+        return None
+    m = np.asarray(mask)
+    if m.dtype != bool or m.shape != (L.d,):
+        raise TestbedError(f"mask must be a boolean array of shape ({L.d},) selecting the "
+                           f"coordinates of the sub-Hessian, got dtype {m.dtype} shape {m.shape}")
+    if not m.any():
+        raise TestbedError("mask selects no coordinate: the restricted Hessian is empty")
+    return m
+
+
+def _operator(L, x, mask=None, shift=0.0):
+    """v -> (H - shift I) v on the coordinates ``mask`` (all if None), as a function of
+    the reduced vector. Returns (matvec, n)."""
+    o, p = L.oracle, L.p
+    d = L.d
+    out = np.empty(d)
+    if mask is None:
+        def matvec(v):
+            o.hvp(x, p, np.ascontiguousarray(v), out)
+            return out - shift * v if shift else out.copy()
+        return matvec, d
+    full = np.zeros(d)
+
+    def matvec_masked(v):
+        full[mask] = v
+        o.hvp(x, p, full, out)
+        r = out[mask]
+        return r - shift * v if shift else r
+    return matvec_masked, int(mask.sum())
+
+
+def _probe_seeds(seed: int, n: int) -> np.ndarray:
+    """n independent 32-bit seeds for the oracle's seeded Lanczos starts."""
+    return np.random.SeedSequence([seed, 0x51C]).generate_state(n, np.uint32).astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- Lanczos
+def lanczos_operator(matvec, v0, n_iter, want_vectors=False):
+    """Lanczos with full reorthogonalisation on any symmetric operator ``matvec``
+    from the start ``v0`` (normalised here). Returns (alpha, beta, V): alpha (m,),
+    beta (m,) (beta[m-1] is the residual coefficient beta_m), V (m, n) the basis if
+    ``want_vectors`` else None; m <= n_iter (fewer when an invariant subspace is found)."""
+    v0 = np.asarray(v0, dtype=float)
+    n = v0.size
+    nrm = np.linalg.norm(v0)
+    if not np.isfinite(nrm) or nrm == 0.0:
+        raise TestbedError("the Lanczos start vector must be finite and nonzero")
+    k = min(_int("n_iter", n_iter), n)
+    V = np.empty((k + 1, n))
+    V[0] = v0 / nrm
+    alpha = np.zeros(k)
+    beta = np.zeros(k)
+    scale = 0.0
+    for j in range(k):
+        w = np.asarray(matvec(V[j]), dtype=float)
+        alpha[j] = w @ V[j]
+        B = V[:j + 1]
+        w = w - B.T @ (B @ w)            # Gram-Schmidt twice is enough (Kahan-Parlett)
+        w = w - B.T @ (B @ w)
+        b = float(np.linalg.norm(w))
+        beta[j] = b
+        scale = max(scale, abs(alpha[j]), b)
+        if not np.isfinite(b):
+            raise TestbedError("Hessian-vector product is not finite (x outside the "
+                               "landscape's domain?)")
+        if b <= 1e-13 * scale:
+            m = j + 1
+            return alpha[:m], beta[:m], (V[:m].copy() if want_vectors else None)
+        V[j + 1] = w / b
+    return alpha, beta, (V[:k].copy() if want_vectors else None)
+
+
+def lanczos(L, x, n_iter, seed=0, v0=None, mask=None, want_vectors=False):
+    """(alpha, beta, V) of ``n_iter`` Lanczos steps on H(x) of landscape ``L``: from
+    the oracle's seeded Gaussian start (compiled ``L.oracle.lanczos``) unless a start
+    ``v0``, a coordinate ``mask`` or the basis vectors are asked for."""
+    x = L._point(x)
+    n_iter = _int("n_iter", n_iter)
+    mask = _mask(L, mask)
+    if v0 is None and mask is None and not want_vectors:
+        k = min(n_iter, L.d)
+        alpha, beta = np.zeros(k), np.zeros(k)
+        m = int(L.oracle.lanczos(x, L.p, k, _seed(seed), alpha, beta))
+        if not (np.all(np.isfinite(alpha[:m])) and np.all(np.isfinite(beta[:m]))):
+            raise TestbedError(f"Hessian-vector products of {L.name!r} are not finite at "
+                               f"this x (outside the landscape's domain?)")
+        return alpha[:m], beta[:m], None
+    matvec, n = _operator(L, x, mask)
+    if v0 is None:
+        v0 = np.random.default_rng(_seed(seed)).standard_normal(n)
+    elif np.shape(v0) != (n,):
+        raise TestbedError(f"v0 has shape {np.shape(v0)}; the (restricted) Hessian is "
+                           f"{n} x {n}")
+    return lanczos_operator(matvec, v0, n_iter, want_vectors)
+
+
+def ritz(alpha, beta):
+    """Ritz values theta (ascending), first components s[0, :] and residual bounds
+    beta_m |s[m-1, :]| of the tridiagonal (alpha, beta) (beta[m-1] = beta_m)."""
+    m = len(alpha)
+    if m == 1:
+        return np.array([alpha[0]]), np.ones(1), np.array([abs(beta[0])])
+    theta, S = eigh_tridiagonal(alpha, beta[:m - 1])
+    return theta, S[0].copy(), np.abs(beta[m - 1] * S[m - 1])
+
+
+@dataclasses.dataclass
+class Eigs:
+    """Eigenvalues from Lanczos: ``values`` (LA: descending; SA: ascending),
+    ``bounds`` (an eigenvalue of H lies within bounds[i] of values[i]), the number
+    of Lanczos steps ``n_iter``, ``converged`` (every bound <= tol * |H|_est) and
+    the Ritz ``vectors`` (k, d) when asked for."""
+    values: np.ndarray
+    bounds: np.ndarray
+    n_iter: int
+    converged: bool
+    vectors: np.ndarray | None = None
+
+
+def _dense(L, x, mask):
+    H = L.hessian(x)
+    if mask is not None:
+        H = H[np.ix_(mask, mask)]
+    return H
+
+
+def top_eigenvalues(L, x, k=1, which="LA", *, n_iter=None, tol=1e-8, max_iter=None,
+                    seed=0, mask=None, vectors=False, dense=False) -> Eigs:
+    """The k algebraically largest (``which="LA"``, descending) or smallest
+    (``"SA"``, ascending) Hessian eigenvalues of ``L`` at ``x``.
+
+    With ``n_iter`` given, exactly that many Lanczos steps; otherwise steps start at
+    max(2k + 20, 40) and double until every wanted residual bound is below
+    ``tol`` times the largest |Ritz value| or ``max_iter`` (default min(d, 400)) is
+    reached. ``mask`` restricts H to a subset of coordinates (Li et al.'s
+    weights-only Hessian); ``dense=True`` uses the exact dense decomposition."""
+    if which not in ("LA", "SA"):
+        raise TestbedError(f"which must be 'LA' (largest) or 'SA' (smallest), got {which!r}")
+    k = _int("k", k)
+    x = L._point(x)
+    mask = _mask(L, mask)
+    n = L.d if mask is None else int(mask.sum())
+    if k > n:
+        raise TestbedError(f"k = {k} eigenvalues asked of a {n} x {n} Hessian")
+    if dense:
+        H = _dense(L, x, mask)
+        w, Q = np.linalg.eigh(H)
+        idx = np.arange(n)[::-1][:k] if which == "LA" else np.arange(k)
+        return Eigs(w[idx], np.zeros(k), 0, True, Q[:, idx].T.copy() if vectors else None)
+    if not (np.isfinite(tol) and tol >= 0):
+        raise TestbedError(f"tol must be a non-negative number, got {tol!r}")
+    fixed = n_iter is not None
+    steps = _int("n_iter", n_iter) if fixed else min(n, max(2 * k + 20, 40))
+    cap = steps if fixed else min(n, _int("max_iter", max_iter) if max_iter else 400)
+    if steps < k and steps < n:
+        raise TestbedError(f"{steps} Lanczos steps give at most {steps} Ritz values; "
+                           f"raise n_iter to at least k = {k}")
+    while True:
+        alpha, beta, V = lanczos(L, x, steps, seed=seed, mask=mask, want_vectors=vectors)
+        m = len(alpha)
+        if vectors:
+            theta, S = (eigh_tridiagonal(alpha, beta[:m - 1]) if m > 1
+                        else (alpha.copy(), np.ones((1, 1))))
+            res = np.abs(beta[m - 1] * S[m - 1])
+        else:
+            theta, _, res = ritz(alpha, beta)
+        idx = np.arange(m)[::-1][:k] if which == "LA" else np.arange(min(k, m))
+        scale = float(np.max(np.abs(theta))) if m else 0.0
+        converged = bool(np.all(res[idx] <= tol * max(scale, np.finfo(float).tiny)))
+        exhausted = m < steps or steps >= n       # invariant subspace found
+        if converged or fixed or exhausted or steps >= cap:
+            break
+        steps = min(2 * steps, cap)
+    values = np.full(k, np.nan)
+    bounds = np.full(k, np.inf)
+    values[:idx.size], bounds[:idx.size] = theta[idx], res[idx]
+    vecs = None
+    if vectors:
+        Y = (S[:, idx].T @ V)
+        if mask is not None:
+            full = np.zeros((idx.size, L.d))
+            full[:, mask] = Y
+            Y = full
+        vecs = Y
+    return Eigs(values, bounds, m, converged and idx.size == k, vecs)
+
+
+def extreme_eigenvalues(L, x, *, n_iter=None, tol=1e-6, max_iter=None, seed=0, mask=None):
+    """(lambda_min, lambda_max, Eigs of both) from ONE Lanczos run (both ends of the
+    spectrum converge together); see :func:`top_eigenvalues` for the arguments."""
+    x = L._point(x)
+    mask = _mask(L, mask)
+    n = L.d if mask is None else int(mask.sum())
+    fixed = n_iter is not None
+    steps = _int("n_iter", n_iter) if fixed else min(n, 40)
+    cap = steps if fixed else min(n, _int("max_iter", max_iter) if max_iter else 400)
+    while True:
+        alpha, beta, _ = lanczos(L, x, steps, seed=seed, mask=mask)
+        theta, _, res = ritz(alpha, beta)
+        m = len(alpha)
+        scale = max(float(np.max(np.abs(theta))), np.finfo(float).tiny)
+        b = np.array([res[0], res[-1]])
+        converged = bool(np.all(b <= tol * scale))
+        if converged or fixed or m < steps or steps >= cap:
+            break
+        steps = min(2 * steps, cap)
+    eig = Eigs(np.array([theta[0], theta[-1]]), b, m, converged)
+    return float(theta[0]), float(theta[-1]), eig
+
+
+def eig_ratio(L, x, **kw) -> float:
+    """Li et al.'s non-convexity measure |lambda_min / lambda_max| of H(x) (algebraic
+    extremes; large where the curvature is strongly negative somewhere)."""
+    lo, hi, _ = extreme_eigenvalues(L, x, **kw)
+    return abs(lo / hi) if hi != 0 else math.inf
+
+
+# ----------------------------------------------------------------------------- Hutchinson
+@dataclasses.dataclass
+class TraceEstimate:
+    """Hutchinson's estimate of tr H (``trace``), its standard error ``stderr``
+    (sample standard deviation of the probe values over sqrt(n)), the number of
+    probes and the probe values ``samples`` (v^T H v)."""
+    trace: float
+    stderr: float
+    n_probes: int
+    samples: np.ndarray
+
+    def __iter__(self):            # trace, stderr = hutchinson_trace(...)
+        return iter((self.trace, self.stderr))
+
+
+def _probe(rng, n, kind):
+    if kind == "rademacher":
+        return rng.integers(0, 2, n).astype(float) * 2.0 - 1.0
+    return rng.standard_normal(n)
+
+
+def _probe_kind(probe):
+    if probe not in ("rademacher", "gaussian"):
+        raise TestbedError(f"probe must be 'rademacher' or 'gaussian', got {probe!r}")
+    return probe
+
+
+def hutchinson_trace(L, x, n_probes=100, seed=0, probe="rademacher", mask=None) -> TraceEstimate:
+    """Hutchinson's trace estimate of H(x) (restricted to ``mask`` if given) with
+    ``n_probes`` Rademacher or Gaussian probes from the stream ``seed``; returns the
+    estimate and its standard error (see the module docstring)."""
+    n_probes = _int("n_probes", n_probes)
+    probe = _probe_kind(probe)
+    x = L._point(x)
+    mask = _mask(L, mask)
+    matvec, n = _operator(L, x, mask)
+    rng = np.random.default_rng(_seed(seed))
+    samples = np.empty(n_probes)
+    for i in range(n_probes):
+        v = _probe(rng, n, probe)
+        samples[i] = v @ matvec(v)
+    if not np.all(np.isfinite(samples)):
+        raise TestbedError(f"Hessian-vector products of {L.name!r} are not finite at this x")
+    se = float(np.std(samples, ddof=1) / math.sqrt(n_probes)) if n_probes > 1 else math.inf
+    return TraceEstimate(float(samples.mean()), se, n_probes, samples)
+
+
+def probe_variance(H, probe="rademacher") -> float:
+    """Exact variance of one Hutchinson sample v^T H v for a symmetric matrix H."""
+    H = np.asarray(H, dtype=float)
+    fro2 = float(np.sum(H * H))
+    if _probe_kind(probe) == "gaussian":
+        return 2.0 * fro2
+    return 2.0 * (fro2 - float(np.sum(np.diag(H) ** 2)))
+
+
+# ----------------------------------------------------------------------------- SLQ
+@dataclasses.dataclass
+class SpectralDensity:
+    """The SLQ estimate of the spectral measure: per probe l, Gauss nodes
+    ``nodes[l, :m_l]`` and weights ``weights[l, :m_l]`` (summing to 1; padded with
+    NaN / 0 beyond m_l), the Hessian size ``d``, ``n_iter`` and the probe kind.
+    ``residuals`` are the Ritz residual bounds of the nodes."""
+    nodes: np.ndarray
+    weights: np.ndarray
+    residuals: np.ndarray
+    steps: np.ndarray
+    d: int
+    n_iter: int
+    probe: str
+    seed: int
+    probes: np.ndarray | None = None
+
+    @property
+    def n_probes(self) -> int:
+        return self.nodes.shape[0]
+
+    def measure(self):
+        """The pooled discrete estimate of mu: (nodes, weights), weights summing to 1."""
+        ok = self.weights > 0
+        return self.nodes[ok], self.weights[ok] / self.n_probes
+
+    def moment(self, k: int):
+        """(estimate, standard error) of tr(H^k) / d: the mean over probes of
+        sum_j w_j theta_j^k (= v^T H^k v exactly when k <= 2 m - 1)."""
+        k = _int("k", k, minimum=0)
+        per = np.nansum(self.weights * np.where(self.weights > 0, self.nodes, 0.0) ** k, axis=1)
+        se = per.std(ddof=1) / math.sqrt(per.size) if per.size > 1 else math.inf
+        return float(per.mean()), float(se)
+
+    def cdf(self, t):
+        """Estimated fraction of eigenvalues <= t (t scalar or array)."""
+        t = np.asarray(t, dtype=float)
+        nodes, w = self.measure()
+        order = np.argsort(nodes)
+        cum = np.concatenate(([0.0], np.cumsum(w[order])))
+        return cum[np.searchsorted(nodes[order], t, side="right")]
+
+    def density(self, grid=None, sigma=None, n_grid=1000):
+        """(grid, phi): the estimate smoothed by a Gaussian of width ``sigma``
+        (default 1% of the node range), phi(t) = sum_j w_j N(t; theta_j, sigma^2),
+        on ``grid`` (default n_grid points covering the nodes +- 5 sigma)."""
+        nodes, w = self.measure()
+        lo, hi = float(nodes.min()), float(nodes.max())
+        if sigma is None:
+            sigma = 0.01 * max(hi - lo, abs(hi), 1e-12)
+        if not (np.isfinite(sigma) and sigma > 0):
+            raise TestbedError(f"sigma must be a positive number, got {sigma!r}")
+        if grid is None:
+            grid = np.linspace(lo - 5 * sigma, hi + 5 * sigma, _int("n_grid", n_grid, 2))
+        grid = np.asarray(grid, dtype=float)
+        z = (grid[:, None] - nodes[None, :]) / sigma
+        phi = (np.exp(-0.5 * z * z) @ w) / (sigma * math.sqrt(2 * math.pi))
+        return grid, phi
+
+    def quadrature_w1_bound(self, a=None, b=None) -> np.ndarray:
+        """Per probe, a rigorous bound on W1(Gauss quadrature, mu_v) from the
+        Chebyshev-Markov-Stieltjes inequalities (module docstring), for a spectrum
+        inside [a, b] (default: the extreme nodes widened by their residual bounds).
+        Zero for a probe whose Krylov space became invariant (exact quadrature)."""
+        out = np.zeros(self.n_probes)
+        for l in range(self.n_probes):
+            m = int(self.steps[l])
+            th, w = self.nodes[l, :m], self.weights[l, :m]
+            if m < self.n_iter or m >= self.d:        # invariant subspace: exact
+                continue
+            lo = th[0] - self.residuals[l, 0] if a is None else min(a, th[0])
+            hi = th[-1] + self.residuals[l, m - 1] if b is None else max(b, th[-1])
+            inner = np.sum(np.diff(th) * np.maximum(w[:-1], w[1:]))
+            out[l] = inner + w[0] * (th[0] - lo) + w[-1] * (hi - th[-1])
+        return out
+
+
+def jackson_w1_bound(a, b, m) -> float:
+    """A priori bound pi (b - a) / (4 m) on W1 between an m-node Gauss quadrature and
+    its measure, for measures on [a, b] (module docstring)."""
+    return math.pi * (b - a) / (4.0 * m)
+
+
+def slq_sampling_w1(eigenvalues, n_probes, probe="gaussian") -> float:
+    """The bound integral sqrt(Var F_v(t) / n_probes) dt on the expected W1 between
+    the probe-averaged measure and the true spectral measure of a matrix with the
+    given eigenvalues (sphere probes: Var = 2 F (1 - F) / (d + 2); Rademacher: the
+    bound 2 F (1 - F) / d)."""
+    lam = np.sort(np.asarray(eigenvalues, dtype=float))
+    d = lam.size
+    F = np.arange(1, d) / d                       # on [lam_i, lam_(i+1))
+    denom = (d + 2) if _probe_kind(probe) == "gaussian" else d
+    return float(np.sum(np.diff(lam) * np.sqrt(2 * F * (1 - F) / (denom * n_probes))))
+
+
+def slq(L, x, n_probes=10, n_iter=40, seed=0, probe="gaussian", mask=None,
+        keep_probes=False) -> SpectralDensity:
+    """Stochastic Lanczos quadrature estimate of the spectral density of H(x):
+    ``n_probes`` probes (``'gaussian'``: uniform on the sphere, via the compiled
+    oracle; ``'rademacher'``: normalised +-1 vectors), ``n_iter`` Lanczos steps each.
+    ``keep_probes=True`` stores the unit start vectors (n_probes, n) in ``probes``."""
+    n_probes = _int("n_probes", n_probes)
+    n_iter = _int("n_iter", n_iter)
+    probe = _probe_kind(probe)
+    seed = _seed(seed)
+    x = L._point(x)
+    mask = _mask(L, mask)
+    n = L.d if mask is None else int(mask.sum())
+    k = min(n_iter, n)
+    nodes = np.full((n_probes, k), np.nan)
+    weights = np.zeros((n_probes, k))
+    resid = np.full((n_probes, k), np.nan)
+    steps = np.zeros(n_probes, dtype=np.int64)
+    seeds = _probe_seeds(seed, n_probes)
+    rng = np.random.default_rng(seed)
+    kept = np.empty((n_probes, n)) if keep_probes else None
+    for l in range(n_probes):
+        if probe == "gaussian" and mask is None:      # the oracle's seeded start
+            alpha, beta, _ = lanczos(L, x, k, seed=int(seeds[l]))
+            if keep_probes:
+                kept[l] = _oracle_start(int(seeds[l]), n)
+        else:
+            v0 = rng.standard_normal(n) if probe == "gaussian" else _probe(rng, n, probe)
+            alpha, beta, _ = lanczos(L, x, k, v0=v0, mask=mask)
+            if keep_probes:
+                kept[l] = v0 / np.linalg.norm(v0)
+        theta, s0, res = ritz(alpha, beta)
+        m = len(theta)
+        nodes[l, :m], weights[l, :m], resid[l, :m] = theta, s0 * s0, res
+        steps[l] = m
+    return SpectralDensity(nodes, weights, resid, steps, n, k, probe, seed, kept)
+
+
+def _oracle_start(seed: int, n: int) -> np.ndarray:
+    """The unit start vector of ``L.oracle.lanczos(..., seed, ...)`` (stream
+    (seed, replica 0), n standard normals, normalised)."""
+    from ._rng import fill_normal, seed_state
+    state = np.empty(4, np.uint64)
+    seed_state(seed, 0, state)
+    v = np.empty(n)
+    fill_normal(state, v)
+    return v / np.linalg.norm(v)
+
+
+# ----------------------------------------------------------------------------- W1
+def wasserstein1(x, wx, y, wy) -> float:
+    """W1 = integral |F_a - F_b| dt between two discrete probability measures on the
+    line (support points x, y with weights wx, wy; each normalised to total 1)."""
+    x, wx = np.asarray(x, float).ravel(), np.asarray(wx, float).ravel()
+    y, wy = np.asarray(y, float).ravel(), np.asarray(wy, float).ravel()
+    if x.shape != wx.shape or y.shape != wy.shape:
+        raise TestbedError("wasserstein1: each support needs one weight per point")
+    wx, wy = wx / wx.sum(), wy / wy.sum()
+    pts = np.concatenate([x, y])
+    mass = np.concatenate([wx, -wy])
+    order = np.argsort(pts, kind="mergesort")
+    pts, diff = pts[order], np.cumsum(mass[order])
+    return float(np.sum(np.abs(diff[:-1]) * np.diff(pts)))
