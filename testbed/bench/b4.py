@@ -1,0 +1,73 @@
+"""B4: edge of stability on a small network, benchmarks.md.
+
+Data: the first 1,000 scikit-learn digits, pixels / 16, one-hot targets; loss half
+the mean over all 1000 x 10 entries of the squared error (``loss="mse_entries"``).
+Network 64-32-32-10, tanh, biases (d = 3466), PyTorch-default uniform initialisation
+(``testbed.nets.init_params(L, seed, "pytorch")``). Full-batch GD, eta = 1.5, 2,000
+steps, one ``testbed.run`` with ``observe=("loss", "sharpness")``, ``stride=20``,
+``sharpness_iters=20``: every 20 steps the runner's observer takes the largest
+Hessian eigenvalue from 20 Lanczos steps on exact Hessian-vector products
+(R-operator, :mod:`testbed.nets.mlp`).
+
+Check: ``loss_final``, ``sharpness`` (the 100 values after steps 20, 40, ..., 2000:
+observation k is taken before step 20 k, i.e. after 20 k steps) and
+``sharpness_times_eta_last_quarter_median`` (the median of eta * S over the last 25
+of them), which must lie in [1.9, 2.1] (``passed``): GD on this network sharpens
+progressively until eta * S reaches 2 (about step 500) and then hovers at the edge
+of stability (Cohen et al. 2021).
+
+Parallelism: one network, so the replica loop has nothing to share; the kernels'
+matrix products are BLAS calls, whose threads :func:`testbed.nets.blas_threads`
+sets (1 by default; ``OPENBLAS_NUM_THREADS=2 testbed bench B4`` tries 2). The check
+records the BLAS thread count used.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+NAME = "B4"
+UNIT = "steps"
+DESCRIPTION = "GD (eta 1.5) on a 64-32-32-10 tanh MLP, 1000 digits; sharpness every 20 steps"
+
+ETA = 1.5
+STEPS = 2000
+STRIDE = 20
+LANCZOS = 20
+N_SAMPLES = 1000
+BAND = (1.9, 2.1)
+
+
+def setup(seed: int = 0, scale: float = 1.0) -> dict:
+    """``scale`` < 1 shrinks the number of steps (tests), in whole strides."""
+    from .. import nets
+    steps = max(STRIDE, int(round(STEPS * scale / STRIDE)) * STRIDE)
+    L = nets.digits_mlp((64, 32, 32, 10), n=N_SAMPLES, act="tanh", loss="mse_entries")
+    return {"landscape": L, "x0": nets.init_params(L, seed, "pytorch"), "steps": steps,
+            "seed": seed}
+
+
+def run(state):
+    from ..ensemble import run as run_ensemble
+    return run_ensemble(state["landscape"], "gd", state["x0"], steps=state["steps"],
+                        seed=state["seed"], eta=ETA, stride=STRIDE,
+                        observe=("loss", "sharpness"), sharpness_iters=LANCZOS)
+
+
+def check(state, res) -> tuple[float, dict]:
+    from .. import nets
+    from .._runner import STATUS_NAMES
+    sharp = res.traces["sharpness"][1:, 0]           # after steps 20, 40, ..., steps
+    loss = res.traces["loss"][:, 0]
+    tail = sharp[len(sharp) - max(1, len(sharp) // 4):] * ETA
+    median = float(np.median(tail))
+    first = np.flatnonzero(sharp * ETA >= 2.0)
+    return float(state["steps"]), {
+        "loss_final": float(loss[-1]),
+        "loss_initial": float(loss[0]),
+        "sharpness": sharp.tolist(),
+        "sharpness_times_eta_last_quarter_median": median,
+        "first_step_at_edge": int((first[0] + 1) * STRIDE) if first.size else None,
+        "status": STATUS_NAMES.get(int(res.status[0]), str(int(res.status[0]))),
+        "blas_threads": nets.blas_threads(),
+        "passed": bool(BAND[0] <= median <= BAND[1] and res.status[0] == 1),
+    }
