@@ -1,0 +1,435 @@
+"""Edge of stability on the minimalist toy f(x, y) = (x^2 y^2 - 1)^2 / 4 (Zhu, Wang,
+Wang, Zhou & Ge, ICLR 2023, arXiv:2210.03294) and the self-stabilisation picture of
+Damian, Nichani & Lee (ICLR 2023, arXiv:2209.15594), worked out for that toy.
+
+Notation. p = x y, q = x^2 - y^2 (the imbalance), u = p^2 - 1, s = x^2 + y^2 =
+sqrt(q^2 + 4 p^2). grad f = u (x y^2, x^2 y); the Hessian is
+H = [[3 x^2 y^4 - y^2, 4 x^3 y^3 - 2 x y], [4 x^3 y^3 - 2 x y, 3 x^4 y^2 - x^2]];
+on the valley u = 0 its eigenvalues are 0 and S = 2 s (the sharpness).
+
+What is the paper's and what is ours. Verified from the paper (abstract and one
+footnote of the ICLR-2023 text): GD on their toy ends "with sharpness close to
+2/eta", just below it; the "eta-EoS minimum" is (c, d) = ((eta^-2 - 4)^(1/4), 1) in
+their (c, d) coordinates, which for this f is the valley point with
+x^2 - y^2 = sqrt(eta^-2 - 4), x y = 1, i.e. S = 2/eta. The paper's theorem (its
+exact statement and bound on the gap) could NOT be read (searches of the text dump,
+arXiv pages and citing papers return only the abstract and footnote). So nothing
+tested here rests on the paper's bound: every prediction below is derived from the
+toy's own math, stated with its order of accuracy, and checked numerically.
+
+1. Exact GD identity (all orders, any eta). One GD step x' = x (1 - eta u y^2),
+   y' = y (1 - eta u x^2) gives
+       q' = q (1 - eta^2 u^2 p^2),      p' = p (1 - eta u s + eta^2 u^2 p^2).
+   Gradient flow conserves q (d/dt q = 0), so its end point from (x, y) is the valley
+   point with the same q, of sharpness S_GF(q) = 2 sqrt(q^2 + 4). GD lowers q only
+   while the loss is not zero (u != 0), i.e. only while it oscillates.
+
+2. The gap 2/eta - S_final (derived here, leading order). Fix q: the 1-D map
+   p -> p' has the fixed point p = 1 with multiplier 1 - eta S_GF(q); write
+   eps = eta S_GF - 2 and p = 1 + a. Expanding with eta s = 1 + O(eps, eta^2),
+       a' = -(1 + eps) a - 3 a^2 - a^3 + O(eta^2 a^2),
+   whose second iterate is a'' = (1 + 2 eps) a - 16 a^3: a supercritical flip, a
+   stable 2-cycle of squared amplitude eps/8 for eps > 0. The slow variable obeys,
+   from the identity, eps' - eps = eta dS_GF = -8 eta^2 a^2 (1 + O(eta^2)). With
+   b = a^2 (per step: d ln b/dt = 2 eps - 16 b, d eps/dt = -8 eta^2 b) and the scaling
+   eps = eta^2 e, b = eta^2 B, t = T/eta^2 the system is parameter-free:
+       dB/dT = B (2 e - 16 B),   de/dT = -8 B,
+   so dB/de = -e/4 + 2 B, with solutions B = e/8 + 1/16 + C exp(2 e). A trajectory
+   that enters the edge from far above (e >> 1, on the slow manifold B ~ e/8 of the
+   2-cycle) has C ~ 0 exponentially accurately -- this is why the end point does not
+   depend on the initialisation -- and the oscillation dies (B = 0) at e = -1/2:
+       eta S_final = 2 - eta^2 / 2,   i.e.   2/eta - S_final = eta/2 + O(eta^3).
+   The next order is relative O(eta^2) (eta^2 corrections to every coefficient above
+   and to the continuous-time limit); its coefficient is not derived here: measured,
+   2/eta - S_final = eta/2 - c eta^3 with c = 2.9, 3.4, 3.85, 3.98 at eta = 0.3, 0.2,
+   0.1, 0.05 (c -> 4).
+
+3. Global bifurcation in eta. No eta-EoS minimum exists for eta >= 1/2 (the smallest
+   sharpness on the valley is 4, at x = y = 1). There u never vanishes, so by the
+   identity q -> 0 geometrically and GD lands on the balanced line x = +-y, where it
+   is exactly the 1-D map  g(p) = p (1 - eta (p^2 - 1) p)^2  (p = |x y|). g'(1) =
+   1 - 4 eta: the fixed point flips at eta = 1/2 exactly, then g period-doubles
+   (eta_2 ~ 0.632, ...) into chaos, until GD diverges. The late iterates |x y| of the
+   2-D GD are the attractor of g (:func:`balanced_attractor`).
+
+4. Self-stabilisation (Damian et al.). Verified from their abstract: GD at the edge
+   "implicitly follows projected gradient descent (PGD) under the constraint
+   S(theta) <= 2/eta", and a cubic Taylor expansion explains it: the oscillation x
+   along the top eigenvector u lowers the sharpness through grad S. From the lecture
+   notes of J. Lee (secondary): S(theta_t) ~ 2/eta + y_t, x_{t+1} ~ -(1 + eta y_t) x_t,
+   and the cubic term gives y_{t+1} - y_t ~ eta (alpha - beta x_t^2 / 2) with
+   alpha = -grad L . grad S, beta = |grad_perp S|^2 (the y-recursion is our
+   reconstruction). On the toy, at a valley point (alpha = 0 there):
+       beta(q) = |d S / d arclength|^2 = 16 q^2 / s,   x = u / |grad u| = u / (2 sqrt s),
+   so the predicted per-step drop of the sharpness S_GF(q_t) of the projected point is
+       -(eta/2) beta x^2 = -2 eta q^2 u^2 / s^2,
+   while the exact identity gives -2 eta^2 u^2 p^2 q^2 / s (to first order in the
+   step): the ratio is eta s p^2 = 1 + O(eps) + O(a) at the edge. The constrained
+   trajectory itself is computed with ``projected_gd`` and :data:`SHARPNESS_CAP`
+   (PGD onto {S(theta) <= 2/eta}, the set the abstract names; their full stable set
+   also asks grad L . u = 0, which near the valley is the valley itself). It ends at
+   the eta-EoS minimum (S = 2/eta); GD ends eta/2 below it (item 2).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.optimize import brentq
+
+from .._jit import njit
+from ..errors import TestbedError
+from ..projections import Projection
+
+# ---------------------------------------------------------------- closed forms
+
+
+def hessian_entries(x, y):
+    """(H11, H12, H22) of f at (x, y) (arrays)."""
+    x2, y2 = x * x, y * y
+    return 3 * x2 * y2 * y2 - y2, 4 * x2 * x * y2 * y - 2 * x * y, 3 * x2 * x2 * y2 - x2
+
+
+def sharpness(x, y):
+    """Largest eigenvalue of the Hessian of f at (x, y) (arrays; exact closed form)."""
+    a, b, c = hessian_entries(np.asarray(x, float), np.asarray(y, float))
+    return 0.5 * (a + c) + np.hypot(0.5 * (a - c), b)
+
+
+def loss(x, y):
+    u = x * x * y * y - 1.0
+    return 0.25 * u * u
+
+
+def sharpness_gf(q):
+    """Sharpness of the gradient-flow end point from any point of imbalance q:
+    S_GF(q) = 2 sqrt(q^2 + 4) (gradient flow conserves q = x^2 - y^2)."""
+    return 2.0 * np.sqrt(np.asarray(q, float) ** 2 + 4.0)
+
+
+def imbalance_for_sharpness(S):
+    """q >= 0 with S_GF(q) = S (S >= 4)."""
+    S = np.asarray(S, float)
+    if np.any(S < 4.0):
+        raise TestbedError(f"the valley's sharpness is at least 4, got {S}")
+    return np.sqrt((S / 2.0) ** 2 - 4.0)
+
+
+def gd_identity(x, y, eta):
+    """Right-hand side of the exact identity q' = q (1 - eta^2 u^2 p^2): the imbalance
+    after one GD step from (x, y)."""
+    p = x * y
+    u = p * p - 1.0
+    return (x * x - y * y) * (1.0 - eta * eta * u * u * p * p)
+
+
+def init_on_gf_orbit(eta, fac, p0):
+    """Starting point (x0, y0), x0 y0 = p0 > 0, whose gradient-flow end point has
+    sharpness S_GF = fac * 2/eta (so fac > 1: the edge of stability is reached)."""
+    eta, fac, p0 = (np.asarray(v, float) for v in (eta, fac, p0))
+    q = imbalance_for_sharpness(fac * 2.0 / eta)
+    y2 = (-q + np.sqrt(q * q + 4.0 * p0 * p0)) / 2.0
+    y0 = np.sqrt(y2)
+    return p0 / y0, y0
+
+
+def eos_minimum(eta):
+    """The eta-EoS minimum: the valley point (x y = 1) of sharpness exactly 2/eta,
+    x^2 - y^2 = sqrt(eta^-2 - 4) (the paper's (c, d) = ((eta^-2 - 4)^(1/4), 1))."""
+    eta = float(eta)
+    if not 0 < eta < 0.5:
+        raise TestbedError(f"an eta-EoS minimum exists only for 0 < eta < 1/2, got {eta}")
+    q = math.sqrt(eta ** -2 - 4.0)
+    s = 1.0 / eta
+    return math.sqrt((q + s) / 2.0), math.sqrt((s - q) / 2.0)
+
+
+def final_sharpness(eta):
+    """Leading-order prediction of the final sharpness after the edge of stability:
+    2/eta - eta/2 (module docstring, item 2; error O(eta^3))."""
+    eta = np.asarray(eta, float)
+    return 2.0 / eta - eta / 2.0
+
+
+GAP_COEFFICIENT = 0.5        # (2/eta - S_final) / eta -> 1/2 as eta -> 0
+
+
+# ---------------------------------------------------------------- the balanced map
+
+
+@njit
+def _balanced_iterate(p, eta, n_transient, n_keep, out):
+    for t in range(n_transient + n_keep):
+        if t >= n_transient:
+            out[t - n_transient] = p
+        u = p * p - 1.0
+        w = 1.0 - eta * u * p
+        p = p * w * w
+        if not math.isfinite(p) or p > 1e6:
+            for k in range(max(t - n_transient + 1, 0), n_keep):
+                out[k] = math.nan
+            return
+
+
+def balanced_map(p, eta):
+    """g(p) = p (1 - eta (p^2 - 1) p)^2: GD on the balanced line x = y, with p = x^2."""
+    p = np.asarray(p, float)
+    w = 1.0 - eta * (p * p - 1.0) * p
+    return p * w * w
+
+
+def balanced_derivative(p, eta):
+    w = 1.0 - eta * (p * p - 1.0) * p
+    return w * (w - 2.0 * eta * p * (3.0 * p * p - 1.0))
+
+
+def balanced_attractor(eta, n_transient=200_000, n_keep=256, p0=1.2):
+    """Late iterates of g (NaN where the orbit leaves every bound)."""
+    out = np.empty(n_keep)
+    _balanced_iterate(float(p0), float(eta), int(n_transient), int(n_keep), out)
+    return out
+
+
+def _refine_cycle(p, eta, k, iters=60):
+    """Newton on g^k(p) - p from p; returns (p, multiplier) or (nan, nan)."""
+    for _ in range(iters):
+        z, m = p, 1.0
+        for _ in range(k):
+            m *= balanced_derivative(z, eta)
+            z = balanced_map(z, eta)
+        if not (math.isfinite(z) and math.isfinite(m)) or m == 1.0:
+            return math.nan, math.nan
+        step = (z - p) / (m - 1.0)
+        p -= step
+        if abs(step) < 1e-15 * max(1.0, abs(p)):
+            break
+    z, m = p, 1.0
+    for _ in range(k):
+        m *= balanced_derivative(z, eta)
+        z = balanced_map(z, eta)
+    return (p, m) if abs(z - p) < 1e-10 else (math.nan, math.nan)
+
+
+def attracting_cycle(eta, max_period=16, tol=1e-9):
+    """(period, points, multiplier) of the attracting cycle of g at eta, found by
+    iterating and refined by Newton; period 0 when none of period <= max_period is
+    found (chaos, or a cycle too slow to settle), -1 when the orbit diverges."""
+    late = balanced_attractor(eta, n_transient=20_000, n_keep=4 * max_period)
+    if not np.all(np.isfinite(late)):
+        return -1, np.array([]), math.nan
+    for k in range(1, max_period + 1):
+        if abs(late[-1] - late[-1 - k]) < 1e-4:
+            p, m = _refine_cycle(float(late[-1]), eta, k)
+            if math.isfinite(p) and abs(m) < 1.0 + 1e-9:
+                pts, z = [], p
+                for _ in range(k):
+                    pts.append(z)
+                    z = float(balanced_map(z, eta))
+                pts = np.sort(np.array(pts))
+                if np.all(np.diff(pts) > tol) or k == 1:
+                    return k, pts, m
+    return 0, np.array([]), math.nan
+
+
+def flip_point(k, bracket):
+    """The eta in ``bracket`` at which the attracting k-cycle of g loses stability
+    (multiplier -1): the period-doubling k -> 2k."""
+    if k == 1:
+        return 0.5                                 # g'(1) = 1 - 4 eta = -1
+
+    def multiplier_plus_one(eta):
+        late = balanced_attractor(eta, n_transient=20_000, n_keep=8 * k)
+        # the k-cycle (stable or just unstable): Newton from the late orbit
+        p, m = _refine_cycle(float(late[-1]), eta, k)
+        return m + 1.0
+
+    return brentq(multiplier_plus_one, *bracket, xtol=1e-12)
+
+
+def flip_points():
+    """eta_1 = 1/2 (exact), eta_2, eta_3 of g's period-doubling cascade."""
+    e2 = flip_point(2, (0.56, 0.64))
+    e3 = flip_point(4, (e2 + 1e-4, 0.66))
+    return np.array([0.5, e2, e3])
+
+
+# ---------------------------------------------------------------- self-stabilisation
+
+
+def damian_beta(q):
+    """beta = |grad_perp S|^2 at the valley point of imbalance q: 16 q^2 / s."""
+    q = np.asarray(q, float)
+    return 16.0 * q * q / np.sqrt(q * q + 4.0)
+
+
+def normal_displacement(x, y):
+    """x_t of Damian et al.: the displacement from the valley along the top
+    eigenvector, to first order u / |grad u| with |grad u|^2 = 4 s at the valley."""
+    q = x * x - y * y
+    s = np.sqrt(q * q + 4.0)
+    return (x * x * y * y - 1.0) / (2.0 * np.sqrt(s))
+
+
+def predicted_sharpness_drop(x, y, eta, beta_scale=1.0):
+    """Damian's cubic-Taylor prediction of S_GF(q_{t+1}) - S_GF(q_t): -(eta/2) beta x^2
+    (``beta_scale`` multiplies beta: tests use it to inject a wrong constant)."""
+    q = x * x - y * y
+    return -0.5 * eta * beta_scale * damian_beta(q) * normal_displacement(x, y) ** 2
+
+
+@njit
+def _top_and_grad(x, y):
+    x2, y2 = x * x, y * y
+    a = 3 * x2 * y2 * y2 - y2
+    b = 4 * x2 * x * y2 * y - 2 * x * y
+    c = 3 * x2 * x2 * y2 - x2
+    r = math.hypot(0.5 * (a - c), b)
+    S = 0.5 * (a + c) + r
+    vx, vy = b, S - a                              # eigenvector of the top eigenvalue
+    if abs(vx) + abs(vy) < 1e-300:
+        vx, vy = S - c, b
+    if abs(vx) + abs(vy) < 1e-300:
+        vx, vy = 1.0, 0.0
+    n = math.hypot(vx, vy)
+    vx /= n
+    vy /= n
+    # grad S = v^T (dH) v (first-order perturbation of a simple eigenvalue)
+    d11x = 6 * x * y2 * y2
+    d11y = 12 * x2 * y2 * y - 2 * y
+    d12x = 12 * x2 * y2 * y - 2 * y
+    d12y = 12 * x2 * x * y2 - 2 * x
+    d22x = 12 * x2 * x * y2 - 2 * x
+    d22y = 6 * x2 * x2 * y
+    gx = vx * vx * d11x + 2 * vx * vy * d12x + vy * vy * d22x
+    gy = vx * vx * d11y + 2 * vx * vy * d12y + vy * vy * d22y
+    return S, gx, gy
+
+
+@njit
+def _sharpness_cap(x, q):
+    """Move x onto {S <= q[0]}: Newton steps on S(theta) = q[0] along grad S (the
+    Euclidean projection to first order in the distance moved)."""
+    cap = q[0]
+    for _ in range(60):
+        S, gx, gy = _top_and_grad(x[0], x[1])
+        if not S > cap:                            # also stops on NaN
+            return
+        g2 = gx * gx + gy * gy
+        if not g2 > 0:
+            return
+        step = (S - cap) / g2
+        x[0] -= step * gx
+        x[1] -= step * gy
+        if S - cap < 1e-13 * cap:
+            return
+
+
+@njit
+def _constrained(x0, eta, steps, cap, out):
+    for r in range(x0.shape[0]):
+        z = np.empty(2)
+        z[0], z[1] = x0[r, 0], x0[r, 1]
+        _sharpness_cap(z, cap)                     # projected_gd projects the start too
+        for t in range(steps + 1):
+            out[t, 0, r] = z[0]
+            out[t, 1, r] = z[1]
+            x, y = z[0], z[1]
+            u = x * x * y * y - 1.0
+            z[0] = x - eta * u * x * y * y
+            z[1] = y - eta * u * x * x * y
+            _sharpness_cap(z, cap)
+
+
+def constrained_trajectory(x0, eta, steps, cap_scale=1.0):
+    """The constrained trajectory of Damian et al. on the toy: projected GD onto
+    {S(theta) <= cap_scale * 2/eta} from each start (rows of x0), every step:
+    (steps + 1, 2, N). The same iteration as ``testbed.run(L, "projected_gd", x0,
+    projection=sharpness_cap(2/eta), ...)``, in a small loop of its own (no ensemble
+    runner to compile)."""
+    x0 = np.ascontiguousarray(np.atleast_2d(x0), dtype=np.float64)
+    out = np.empty((int(steps) + 1, 2, x0.shape[0]))
+    _constrained(x0, float(eta), int(steps), np.array([cap_scale * 2.0 / eta]), out)
+    return out
+
+
+def sharpness_cap(cap: float) -> Projection:
+    """Projection onto {theta : S(theta) <= cap} for the toy (projected_gd)."""
+    if not cap > 4.0:
+        raise TestbedError(f"the sharpness cap must exceed 4 (the valley's minimum), got {cap}")
+    return Projection(_sharpness_cap, (float(cap),), f"sharpness_cap({cap:g})")
+
+
+# ---------------------------------------------------------------- networks
+
+
+def top_eigenpairs(L, x, k=1, v0=None, tol=1e-10):
+    """The k algebraically largest Hessian eigenvalues of landscape ``L`` at x
+    (descending) and their unit eigenvectors (columns): ARPACK's implicitly restarted
+    Lanczos on exact Hessian-vector products (``L.hvp``), relative tolerance ``tol``
+    (ARPACK raises when it does not converge)."""
+    from scipy.sparse.linalg import LinearOperator, eigsh
+    d = x.shape[0]
+    op = LinearOperator((d, d), matvec=lambda v: L.hvp(x, v), dtype=np.float64)
+    w, V = eigsh(op, k=k, which="LA", v0=v0, tol=tol)
+    order = np.argsort(w)[::-1]
+    return w[order], V[:, order]
+
+
+def top_eigenpair(L, x, v0=None, tol=1e-10):
+    """The largest Hessian eigenvalue at x and its unit eigenvector."""
+    w, V = top_eigenpairs(L, x, 1, v0, tol)
+    return float(w[0]), V[:, 0]
+
+
+def sharpness_gradient(L, x, v, h=1e-3, g0=None):
+    """grad_theta (v^T H(theta) v) at x for a fixed unit v (= grad lambda for the
+    eigenvalue of eigenvector v): the third derivative D^3 L[v, v, .] by the central
+    second difference (g(x + h v) + g(x - h v) - 2 g(x)) / h^2 of exact gradients;
+    truncation O(h^2), rounding ~ 1e-16 |g| / h^2."""
+    g0 = L.grad(x) if g0 is None else g0
+    return (L.grad(x + h * v) + L.grad(x - h * v) - 2.0 * g0) / (h * h)
+
+
+def project_sharpness(L, x, cap, v0=None, k=4, max_newton=8, rtol=1e-4):
+    """Move x onto {S <= cap}. At the edge of stability of a network several top
+    eigenvalues sit at the cap together, and Newton on their maximum alone zig-zags;
+    so every eigenvalue of the top k above the cap is a linearised constraint
+    lambda_i + grad lambda_i . delta = cap, and delta is their least-norm solution
+    (Gauss-Newton on the active set), repeated until max lambda <= cap (1 + rtol).
+    Returns (x, S, v, newton_steps) with v the top eigenvector."""
+    w, V = top_eigenpairs(L, x, k, v0)
+    n = 0
+    while w[0] > cap * (1 + rtol) and n < max_newton:
+        active = np.flatnonzero(w > cap * (1 - 1e-3))
+        g0 = L.grad(x)
+        G = np.stack([sharpness_gradient(L, x, V[:, i], g0=g0) for i in active])
+        excess = w[active] - cap
+        x = x - G.T @ np.linalg.lstsq(G @ G.T, excess, rcond=None)[0]
+        w, V = top_eigenpairs(L, x, k, V[:, 0])
+        n += 1
+    return x, float(w[0]), V[:, 0], n
+
+
+def network_constrained_trajectory(L, x0, eta, steps, stride, cap_scale=1.0):
+    """Damian et al.'s constrained trajectory on a network landscape: projected GD
+    onto {S(theta) <= cap_scale * 2/eta} (a GD step, then :func:`project_sharpness`),
+    from x0. Returns a dict with the parameters, loss and sharpness every ``stride``
+    steps (observation k at step k * stride, as in testbed.run) and the number of
+    Newton projection steps taken."""
+    cap = cap_scale * 2.0 / eta
+    x = np.array(x0, dtype=np.float64, copy=True)
+    x, S, v, k = project_sharpness(L, x, cap)
+    n_obs = steps // stride + 1
+    xs = np.empty((n_obs, x.size))
+    loss = np.empty(n_obs)
+    sharp = np.empty(n_obs)
+    newton = k
+    for t in range(steps + 1):
+        if t % stride == 0:
+            xs[t // stride], loss[t // stride], sharp[t // stride] = x, L.value(x), S
+        if t == steps:
+            break
+        x = x - eta * L.grad(x)
+        x, S, v, k = project_sharpness(L, x, cap, v)
+        newton += k
+    return {"x": xs, "loss": loss, "sharpness": sharp, "newton_steps": np.array(newton)}

@@ -1,0 +1,217 @@
+"""Edge-of-stability claims on the minimalist toy: eos-minimalist and
+self-stabilization pass at the quick scale, and fail when the prediction or a key
+parameter is deliberately wrong; diverging starts are flagged with their step and
+never enter the statistics. Plus the toy's exact math in testbed.theory."""
+import copy
+import math
+
+import numpy as np
+import pytest
+
+import testbed
+from testbed.claims import eos_minimalist as em
+from testbed.claims import eos_network as en
+from testbed.claims import self_stabilization as ss
+from testbed.theory import edge_of_stability as th
+
+
+@pytest.fixture(scope="module")
+def em_run():
+    params = em.SCALES["quick"]
+    return em.experiment(params), em.predict(params), params
+
+
+@pytest.fixture(scope="module")
+def en_run():
+    params = en.SCALES["quick"]
+    return en.experiment(params), en.predict(params), params
+
+
+@pytest.fixture(scope="module")
+def ss_run(tmp_path_factory):
+    params = ss.SCALES["quick"]
+    with pytest.MonkeyPatch.context() as mp:       # predict caches the network PGD run
+        mp.setenv("TESTBED_RESULTS", str(tmp_path_factory.mktemp("results")))
+        return ss.experiment(params), ss.predict(params), params
+
+
+# ------------------------------------------------------------------ theory
+
+
+def test_closed_forms_match_the_catalogue_landscape():
+    L = testbed.landscape("eos_minimalist")
+    rng = np.random.default_rng(0)
+    for x, y in rng.normal(size=(6, 2)) * 1.3:
+        H = L.hessian(np.array([x, y]))
+        assert th.sharpness(x, y) == pytest.approx(np.linalg.eigvalsh(H)[-1], rel=1e-12, abs=1e-12)
+        # one GD step with the landscape's own gradient obeys the exact identity
+        eta = 0.07
+        x1, y1 = np.array([x, y]) - eta * L.grad(np.array([x, y]))
+        assert x1 * x1 - y1 * y1 == pytest.approx(th.gd_identity(x, y, eta),
+                                                  rel=1e-12, abs=1e-12 * (x1 * x1 + y1 * y1))
+
+
+def test_valley_geometry():
+    for eta in (0.3, 0.1, 0.02):
+        xs, ys = th.eos_minimum(eta)
+        assert xs * ys == pytest.approx(1.0, rel=1e-14)
+        assert th.sharpness(xs, ys) == pytest.approx(2 / eta, rel=1e-12)
+        x0, y0 = th.init_on_gf_orbit(eta, 1.3, 0.6)
+        assert th.sharpness_gf(x0 ** 2 - y0 ** 2) == pytest.approx(1.3 * 2 / eta, rel=1e-12)
+    # beta = |d S / d arclength|^2 along the valley, by finite differences
+    q, h = 3.0, 1e-5
+    s = math.sqrt(q * q + 4)
+    x, y = math.sqrt((q + s) / 2), math.sqrt((s - q) / 2)
+    t = np.array([x, -y]) / math.hypot(x, y)            # tangent of x y = 1
+    pts = [np.array([x, y]) + k * h * t for k in (-1, 1)]
+    pts = [pt / math.sqrt(pt[0] * pt[1]) for pt in pts]  # back onto the valley
+    dS = th.sharpness(*pts[1]) - th.sharpness(*pts[0])
+    dl = np.linalg.norm(pts[1] - pts[0])
+    assert (dS / dl) ** 2 == pytest.approx(float(th.damian_beta(q)), rel=1e-6)
+
+
+def test_balanced_map_flips_at_one_half():
+    eta = np.array([0.3, 0.49, 0.51, 0.6])
+    assert np.allclose(th.balanced_derivative(1.0, eta), 1 - 4 * eta)
+    e1, e2, e3 = th.flip_points()
+    assert e1 == 0.5 and 0.6 < e2 < e3 < 0.66
+    assert th.attracting_cycle(0.55)[0] == 2 and th.attracting_cycle(0.645)[0] == 4
+
+
+# ------------------------------------------------------------------ eos-minimalist
+
+
+def test_eos_minimalist_passes(em_run):
+    data, pred, params = em_run
+    v = em.check(data, pred, params)
+    assert v.passed, v
+    assert v.measured["identity_max_rel_error"] < em.IDENTITY_TOL
+    assert abs(v.measured["fit_gap_over_eta"]["c0"] - 0.5) < em.C0_TOL
+    assert v.measured["bifurcation"]["cycles_checked_by_period"].get("2", 0) > 0
+
+
+def test_eos_minimalist_fails_with_wrong_gap(em_run):
+    data, pred, params = em_run
+    for coef in (0.25, 1.0):
+        wrong = dict(pred, gap_coefficient=coef,
+                     final_sharpness=2 / pred["etas"] - coef * pred["etas"])
+        assert em.check(data, wrong, params).passed is False
+
+
+def test_eos_minimalist_fails_with_wrong_step_size_in_identity(em_run):
+    data, pred, params = em_run
+    v = em.check(data, dict(pred, identity_eta_scale=1.001), params)
+    assert v.passed is False and v.measured["identity_max_rel_error"] > em.IDENTITY_TOL
+
+
+def test_eos_minimalist_fails_with_wrong_bifurcation(em_run):
+    data, pred, params = em_run
+    wrong = copy.deepcopy(pred)
+    for i, eta in enumerate(wrong["bif_eta"]):        # the cycles of a map 2% off in eta
+        if eta > 0.5:
+            k, pts, m = th.attracting_cycle(eta * 1.02, max_period=em.MAX_PERIOD)
+            wrong["bif_points"][i] = np.nan
+            if k > 0:
+                wrong["bif_period"][i], wrong["bif_multiplier"][i] = k, m
+                wrong["bif_points"][i, :k] = pts
+    v = em.check(data, wrong, params)
+    assert v.passed is False and v.measured["bifurcation"]["n_failures"] > 0
+
+
+def test_divergence_is_flagged_and_never_poisons_statistics(em_run):
+    data, pred, params = em_run
+    v = em.check(data, pred, params)
+    div = v.measured["diverged"]
+    assert len(div["eta"]) == len(params["etas"])      # one fac = 3 start per eta
+    assert all(0 < s < 100 for s in div["step"])
+    # a further replica diverging (an edge start, NaN end point) is reported and
+    # excluded: the per-eta statistics of the others are unchanged and finite
+    bad = {k: np.array(v_, copy=True) for k, v_ in data.items()}
+    r = int(np.flatnonzero(bad["sweep_kind"] == 0)[0])
+    bad["sweep_status"][r], bad["sweep_stop"][r] = 4, 17
+    bad["sweep_x"][r] = np.nan
+    v2 = em.check(bad, pred, params)
+    assert v2.passed is False                          # an edge start did not converge
+    assert 17 in v2.measured["diverged"]["step"]
+    for e, row in v.measured["per_eta"].items():
+        row2 = v2.measured["per_eta"][e]
+        assert np.isfinite(row2["S_final_median"])
+        assert row2["S_final_median"] == pytest.approx(row["S_final_median"], rel=1e-9)
+    # and the bifurcation sweep reports the step sizes at which GD diverged, with steps
+    assert v.measured["bifurcation"]["diverged_steps_by_eta"]
+
+
+def test_figures_are_drawn(em_run, ss_run, en_run, tmp_path):
+    for module, (data, pred, params) in ((em, em_run), (ss, ss_run), (en, en_run)):
+        path = tmp_path / f"{module.ID}.png"
+        module.figure(data, pred, params, path)
+        assert path.stat().st_size > 20_000
+
+
+# ------------------------------------------------------------------ self-stabilization
+
+
+def test_self_stabilization_passes(ss_run):
+    data, pred, params = ss_run
+    v = ss.check(data, pred, params)
+    assert v.passed, v.measured["failures"]
+    lo, hi = v.measured["ratio_range"]
+    assert 1 - ss.RATIO_TOL <= lo <= hi <= 1 + ss.RATIO_TOL
+    assert len(v.measured["diverged"]) == len(params["etas"])
+    net = v.measured["network"]
+    assert net["max_dist_to_pgd_after_crossing"] <= ss.NET_TRACK_TOL
+    assert net["end_dist_to_pgd"] < net["end_dist_to_gradient_flow"]
+
+
+def test_self_stabilization_fails_with_wrong_beta(ss_run):
+    data, pred, params = ss_run
+    for scale in (0.5, 2.0):
+        v = ss.check(data, dict(pred, beta_scale=scale), params)
+        assert v.passed is False
+        assert any("mechanism" in f for f in v.measured["failures"])
+
+
+def test_self_stabilization_fails_with_wrong_constraint(ss_run, tmp_path, monkeypatch):
+    data, _, params = ss_run
+    monkeypatch.setenv("TESTBED_RESULTS", str(tmp_path))
+    # PGD onto S <= 2.2/eta on the toy: the tracking and the end points fail
+    wrong = ss.predict(dict(params, cap_scale=1.1, network=None))
+    v = ss.check(data, wrong, dict(params, network=None))
+    assert v.passed is False
+    assert any("tracking" in f for f in v.measured["failures"])
+    # on the network: gradient flow in place of the constrained trajectory fails
+    data_, pred, params = ss_run
+    wrong = dict(pred, net_pgd_x=data_["net_gf_x"])
+    v = ss.check(data_, wrong, params)
+    assert v.passed is False
+    assert any(f.startswith("network") for f in v.measured["failures"])
+
+
+# ------------------------------------------------------------------ eos-network
+
+
+def test_eos_network_passes(en_run):
+    data, pred, params = en_run
+    v = en.check(data, pred, params)
+    assert v.passed, v.measured["failures"]
+    assert len(v.measured["per_eta"]) == len(params["etas"]) >= 3
+    for row in v.measured["per_eta"]:
+        assert row["start"] < en.START_MAX              # progressive sharpening from below
+        assert en.BAND[0] <= row["last_quarter_min"] <= row["last_quarter_max"] <= en.BAND[1]
+
+
+def test_eos_network_fails_with_wrong_threshold(en_run):
+    data, pred, params = en_run
+    for factor in (1.25, 2.0):                          # 2/(1.25 eta), and 1/eta
+        wrong = dict(pred, threshold=pred["threshold"] / factor)
+        assert en.check(data, wrong, params).passed is False
+
+
+def test_eos_network_divergence_is_flagged_and_excluded(en_run):
+    data, pred, params = en_run
+    v = en.check(data, pred, params)
+    assert v.measured["diverged"] == [{"eta": params["diverge_eta"],
+                                       "step": int(data["stop_step"][-1])}]
+    assert 0 < v.measured["diverged"][0]["step"] < params["steps"]
+    assert all(row["eta"] != params["diverge_eta"] for row in v.measured["per_eta"])
+    assert all(np.isfinite(row["last_quarter_median"]) for row in v.measured["per_eta"])
