@@ -117,6 +117,40 @@ def _numba_threads(k):
         numba.set_num_threads(old)
 
 
+# iterates kept for the sharpness observer computed after the run (see below), in bytes
+SHARPNESS_AFTER_BYTES = 256 * 2**20
+
+
+def _sharpness_after(N, d, rows) -> bool:
+    """Whether the sharpness observer runs after the ensemble, on the recorded iterates,
+    instead of inside it: where it uses Lanczos on HVPs (d > 64; each observation then
+    costs n_iter products, more than many steps) and the iterates fit in
+    SHARPNESS_AFTER_BYTES. The values are the same (the same compiled ``sharpness`` on
+    the same x); the gain is parallelism over (observation, replica) pairs, so a
+    single network uses every core, and no sharpness code compiled into the runner.
+    The choice depends on the sizes only, never on the thread count."""
+    return d > 64 and rows * d * N * 8 <= SHARPNESS_AFTER_BYTES
+
+
+def _sharpness_of_iterates(oracle, xs, loss, P, n_iter, out, threads):
+    """out[k, r] = sharpness at the recorded iterate xs[k, :, r] where the runner
+    observed a finite loss (NaN elsewhere, as inside the runner); in threads over the
+    pairs, each with single-threaded BLAS (the kernels release the GIL)."""
+    import concurrent.futures
+
+    import numba
+    pairs = np.argwhere(np.isfinite(loss))
+    t = max(1, min(threads or numba.get_num_threads(), len(pairs)))
+
+    def work(chunk):
+        for k, r in chunk:
+            p = P[r] if P.shape[0] > 1 else P[0]
+            out[k, r] = oracle.sharpness(np.ascontiguousarray(xs[k, :, r]), p, n_iter)
+    from . import _blas
+    with _blas.limit(1), concurrent.futures.ThreadPoolExecutor(t) as ex:
+        list(ex.map(work, [pairs[i::t] for i in range(t)]))
+
+
 def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
         observe=("loss",), coords=(), event: Event | None = None,
         projection: Projection | None = None, threads=None, sharpness_iters=20,
@@ -177,13 +211,17 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
         scalars = np.zeros((N, module.SCALARS))
         traces = {} if loss is None else {"loss": loss}
     else:
-        kernel = _runner.runner_module(oracle, module, event, projection,
-                                       with_sharpness="sharpness" in observe)
         n_obs = steps // stride + 1
         rows = n_obs if (observe or coords.shape[0]) else 0   # nothing observed: no work
+        after = "sharpness" in observe and _sharpness_after(N, d, rows)
+        kernel = _runner.runner_module(oracle, module, event, projection,
+                                       with_sharpness="sharpness" in observe and not after)
         loss = np.full((rows, N), np.nan)       # loss and grad_norm come together
         gnorm = np.full((rows, N), np.nan)
         sharp = np.full((rows if "sharpness" in observe else 0, N), np.nan)
+        asked = coords
+        if after:                               # record whole iterates instead
+            coords = np.arange(d, dtype=np.int64)
         xs = np.full((rows, coords.shape[0], N), np.nan)
         status = np.zeros(N, np.int8)
         stop_step = np.zeros(N, np.int64)
@@ -195,6 +233,10 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
                            xs, sharp, status, stop_step, scalars)
             except NumbaError as exc:
                 raise compile_error(landscape, f"ensemble for rule {rule_name!r}", exc) from None
+        if after:
+            _sharpness_of_iterates(oracle, xs, loss, P, sharpness_iters, sharp, threads)
+            coords = asked
+            xs = np.ascontiguousarray(xs[:, asked, :])
         traces = {k: v for k, v in (("loss", loss), ("grad_norm", gnorm), ("sharpness", sharp))
                   if k in observe}
         if coords.shape[0]:

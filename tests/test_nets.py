@@ -385,3 +385,23 @@ def test_b4_runs_at_a_small_scale_and_reports_its_check():
     assert len(check["sharpness"]) == 2 and np.all(np.isfinite(check["sharpness"]))
     assert 0 < check["loss_final"] < check["loss_initial"]
     assert "blas_threads" in check and "passed" in check
+
+
+def test_b4_check_fails_off_the_edge():
+    """B4's check passes only when the last quarter's median of eta S is in [1.9, 2.1]
+    and the run did not diverge."""
+    import types
+
+    from testbed.bench import b4
+    n_obs = b4.STEPS // b4.STRIDE + 1
+
+    def res(eta_s, status=1):
+        sharp = np.full((n_obs, 1), eta_s / b4.ETA)
+        loss = np.linspace(1.0, 0.1, n_obs)[:, None]
+        return types.SimpleNamespace(traces={"sharpness": sharp, "loss": loss},
+                                     status=np.array([status], np.int8))
+    state = {"steps": b4.STEPS}
+    assert b4.check(state, res(2.0))[1]["passed"] is True
+    assert b4.check(state, res(1.8))[1]["passed"] is False      # below the edge
+    assert b4.check(state, res(2.2))[1]["passed"] is False      # above it
+    assert b4.check(state, res(2.0, status=4))[1]["passed"] is False   # diverged

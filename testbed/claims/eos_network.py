@@ -14,10 +14,10 @@ initialisation (seed ``init_seed``), the same start for every step size. One
 ``testbed.run`` with a step size per replica records the parameters every ``stride``
 steps; the sharpness at each recorded point is the algebraically largest Hessian
 eigenvalue by Lanczos (ARPACK, warm-started from the previous eigenvector) on exact
-Hessian-vector products, converged to 1e-10 relative. (The core's in-run observer,
-``observe=("sharpness",)``, computes the same quantity with a fixed number of Lanczos
-steps, but compiling it into a network runner costs ~50 s of CPU, more than this
-claim's quick scale may spend.) A step size from which GD diverges is included: it
+Hessian-vector products, converged to 1e-10 relative. (The engine's observer,
+``observe=("sharpness",)``, computes the same quantity from a fixed number of Lanczos
+steps, as benchmark B4 does; here the values are converged, so that the band below
+is not blurred by the estimator.) A step size from which GD diverges is included: it
 must be flagged diverged with its step and stay out of every statistic.
 
 Check, and why these tolerances:
