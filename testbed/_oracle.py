@@ -16,7 +16,9 @@ the module's ``DERIVED`` tuple:
   truncation error h^2/6 |D^3 f[v, v, .]| plus rounding eps |g| / h, i.e. a relative
   error of about 1e-10 for smooth functions of unit scale, enough for Lanczos, not
   for identities at 1e-12;
-- ``hessian`` from ``hvp`` column by column, then symmetrised (exact if hvp is).
+- ``hessian`` from ``hvp`` column by column (through ``hvp_prepare`` /
+  ``hvp_prepared``, so the products share their per-point work), then symmetrised
+  (exact if hvp is).
 """
 from __future__ import annotations
 
@@ -57,9 +59,10 @@ def hessian(x, p, H):
     d = x.shape[0]
     e = np.zeros(d)
     col = np.empty(d)
+    state = hvp_prepare(x, p)
     for j in range(d):
         e[j] = 1.0
-        hvp(x, p, e, col)
+        hvp_prepared(x, p, state, e, col)
         e[j] = 0.0
         for i in range(d):
             H[i, j] = col[i]

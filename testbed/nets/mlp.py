@@ -2,7 +2,8 @@
 vector x, with the data set packed into the landscape's parameter vector p.
 
 The kernel contract of :mod:`testbed.landscape` holds: ``value_grad(x, p, g) -> f``,
-``hvp(x, p, v, out)``, ``hessian(x, p, H)``, and, since the loss is a finite sum
+``hvp(x, p, v, out)`` with ``hvp_prepare`` / ``hvp_prepared`` (the Hessian is derived
+from them by the oracle), and, since the loss is a finite sum
 f = (1/n) sum_j f_j over samples, ``value_grad_batch(x, p, idx, g) -> f_B`` (the mean
 over the samples ``idx``) and ``n_samples(p)``. One kernel module serves every
 architecture (the architecture is read from p), so all networks share one compiled
@@ -38,8 +39,8 @@ Hessian-vector product is Pearlmutter's (1994) R-operator, forward-over-reverse:
 forward pass carries the tangents Z' = R{Z}, H' = R{H} of every layer along v, and
 one reverse pass carries the adjoints D = dL/dH and their tangents R{D}; then
 Hv = R{grad f}. It costs about two gradients and has the rounding error of one. The
-Hessian is assembled from d such products (columns) and symmetrised: for small
-networks. ``hvp_prepare`` / ``hvp_prepared`` split off the primal forward pass, for
+oracle assembles the Hessian from d such products (columns, sharing one forward pass)
+and symmetrises it: for small networks. ``hvp_prepare`` / ``hvp_prepared`` split off the primal forward pass, for
 many products at one point (Lanczos): 20 products cost 32% less.
 
 Matrix products call BLAS dgemm directly (:func:`gemm`, through the same entry point
@@ -831,25 +832,3 @@ def hvp_prepared(x, p, state, v, out):
     m = int(p[1])
     off, T, adj, total = _plan(p, m, 6, True)
     _hvp_after_forward(x, p, p, int(p[7]), p, int(p[8]), m, v, out, state, off, T, adj)
-
-
-@njit
-def hessian(x, p, H):
-    """The exact Hessian: column j is H e_j by the R-operator (d products sharing
-    one primal forward pass), then the matrix is symmetrised (its two triangles
-    differ by rounding only). For small networks."""
-    d = x.shape[0]
-    e = np.zeros(d)
-    col = np.empty(d)
-    state = hvp_prepare(x, p)
-    for j in range(d):
-        e[j] = 1.0
-        hvp_prepared(x, p, state, e, col)
-        e[j] = 0.0
-        for i in range(d):
-            H[i, j] = col[i]
-    for i in range(d):
-        for j in range(i):
-            s = 0.5 * (H[i, j] + H[j, i])
-            H[i, j] = s
-            H[j, i] = s
