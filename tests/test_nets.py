@@ -405,3 +405,15 @@ def test_b4_check_fails_off_the_edge():
     assert b4.check(state, res(1.8))[1]["passed"] is False      # below the edge
     assert b4.check(state, res(2.2))[1]["passed"] is False      # above it
     assert b4.check(state, res(2.0, status=4))[1]["passed"] is False   # diverged
+
+
+def test_a_diverging_network_is_flagged_not_crashed():
+    """Two networks, one with a step size that blows it up: that one is flagged
+    diverged with its step, the other trains on."""
+    L = nets.digits_mlp((64, 8, 10), n=100)
+    x0 = nets.init_params(L, seed=range(2))
+    res = testbed.run(L, "gd", x0, 200, eta=np.array([0.5, 1e6]), stride=50)
+    assert res.status[0] == 1 and res.status[1] == 4
+    assert 0 <= res.stop_step[1] < 200
+    assert np.isfinite(res.traces["loss"][:, 0]).all()
+    assert res.traces["loss"][-1, 0] < res.traces["loss"][0, 0]
