@@ -333,15 +333,15 @@ def contour(ax, xs, ys, Z, vmin=0.1, vmax=10.0, vlevel=0.5, title=""):
     ax.set(title=title, xlabel="alpha", ylabel="beta", aspect="equal")
 
 
-def eig_ratio_heatmap(ax, ratio, title="", cbar=True):
+def eig_ratio_heatmap(ax, ratio, title="", cbar=True, cbar_ax=None):
     """Li et al.'s eigenvalue-ratio heatmap (plot_2D.plot_2d_eig_ratio: seaborn
     viridis, vmin 0, vmax 0.5, y axis inverted so that beta grows upwards; blue =
     convex, yellow = non-convex) of any ratio map (Li et al.'s |min_eig / max_eig|
     from :func:`testbed.slices.hessian_eig_map`, or a slice's ``slice_nonconvexity``);
     NaN (the border of a finite-difference map) is left blank."""
     import seaborn as sns
-    sns.heatmap(ratio, cmap="viridis", vmin=0, vmax=0.5, cbar=cbar, square=True,
-                xticklabels=False, yticklabels=False, ax=ax)
+    sns.heatmap(ratio, cmap="viridis", vmin=0, vmax=0.5, cbar=cbar, cbar_ax=cbar_ax,
+                square=True, xticklabels=False, yticklabels=False, ax=ax)
     ax.invert_yaxis()
     ax.set_title(title, fontsize=8)
 
@@ -366,11 +366,13 @@ def figure(data, prediction, params, path) -> None:
                     title=f"{block}, D = {D}: train loss (final "
                           f"{data['final_loss'][i, j, k]:.1e})")
             axes[i, j].title.set_fontsize(8)
+            last = j == len(BLOCKS) - 1          # one colour bar per row, outside
             eig_ratio_heatmap(axes[i, 2 + j], data["slice_nonconvexity"][i, j, k, 0],
-                              title=f"{block}, D = {D}: slice non-convexity\n"
-                                    f"max(-min, 0)/max eig (share < 0: "
+                              title=f"{block}, D = {D}: max(-min, 0) / max eig\n"
+                                    f"of the slice (share < 0: "
                                     f"{data['nonconvex_fraction'][i, j, k, 0]:.2f})",
-                              cbar=(j == 1))
+                              cbar=last, cbar_ax=axes[i, 3].inset_axes([1.05, 0.0, 0.05, 1.0])
+                              if last else None)
     colors = plotting.palette(2)
     ax = axes[nd, 0]
     for j, block in enumerate(BLOCKS):
@@ -400,5 +402,5 @@ def figure(data, prediction, params, path) -> None:
         f"{r['residual']['nonconvex_fraction']:.2f}\n      mean ratio res/plain "
         f"{r['mean_ratio_residual_over_plain']:.3f}, diverged plain "
         f"{r['plain']['diverged_trainings']}" for D, r in eff.items())
-    axes[nd, 3].text(0.0, 0.5, text, fontsize=7, va="center", family="monospace")
+    axes[nd, 3].text(-0.2, 0.5, text, fontsize=6.5, va="center", family="monospace")
     plotting.save(fig, path)
