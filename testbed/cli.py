@@ -34,14 +34,17 @@ def cmd_list(args) -> int:
     if args.json:
         print(json.dumps(out, indent=1))
         return 0
+    wn = max((len(e["name"]) for e in entries), default=0)
+    wt = max((len(", ".join(e["tags"])) for e in entries), default=0)
     print("landscapes:")
     for e in entries:
         dim = e["dim"] if e["dim"] is not None else "any d"
-        print(f"  {e['name']:<18} {dim!s:<6} {', '.join(e['tags']):<40} {e['paper']}")
+        print(f"  {e['name']:<{wn}}  {dim!s:<6} {', '.join(e['tags']):<{wt}}  {e['paper']}")
     print("rules:\n  " + ", ".join(out["rules"]))
     print("claims:")
+    wc = max((len(c["id"]) for c in out["claims"]), default=0)
     for c in out["claims"]:
-        print(f"  {c['id']:<22} {c['paper']}")
+        print(f"  {c['id']:<{wc}}  {c['paper']}")
     return 0
 
 
