@@ -49,78 +49,95 @@ def cmd_list(args) -> int:
 
 
 def _claim_modules(ids):
+    """The claims asked for, every id checked before any work (all unknown ones named)."""
     from . import claims
-    return [claims.get(i) for i in ids] if ids else list(claims.modules().values())
+    if not ids:
+        return list(claims.modules().values())
+    known = claims.ids()
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise TestbedError(f"unknown claim(s) {', '.join(map(repr, unknown))}; available: "
+                           f"{', '.join(known)}")
+    return [claims.get(i) for i in dict.fromkeys(ids)]
+
+
+def _prepare(args) -> list:
+    """Everything a claims run needs, checked before any work starts: the ids, the
+    perturbation, the results folder (and, for figures, the output folder)."""
+    import os
+    from . import perturb
+    from .cache import ensure_writable, results_dir
+    if args.perturb is not None:
+        os.environ[perturb.ENV] = repr(perturb.validate(args.perturb))
+    perturb.level()                                   # validates $TESTBED_PERTURB
+    modules = _claim_modules(args.ids)
+    ensure_writable(results_dir(), "results folder ($TESTBED_RESULTS)")
+    if getattr(args, "out", None) is not None:
+        ensure_writable(Path(args.out), "--out")
+    return modules
 
 
 def _print_records(records) -> None:
-    from .claims._base import status
+    """One line per claim; under a claim that did not pass, what failed."""
+    from .claims._base import PASS, failed_criteria
+    from .claims._report import _cell, deciding
+    width = max(len(r["id"]) for r in records)
     for r in records:
-        mark = status(r).upper()
-        print(f"{mark:<14} {r['id']:<24} {r['seconds']:>7.2f}s  measured={r['measured']}")
-        print(f"{'':<14} predicted={r['predicted']}  tolerance={r['tolerance']}")
-        if not r["passed"]:
-            print(f"{'':<14} reason: {r['reason']}")
+        print(f"{r['status'].upper():<15} {r['id']:<{width}} {r['seconds']:>8.1f}s  "
+              f"{deciding(r)}")
+        if r["status"] == PASS:
+            continue
+        if "error" in r:
+            e = r["error"]
+            print(f"{'':<15} {e['type']}: {e['message']}\n{'':<15} at {e['where']}")
+        for c in failed_criteria(r):
+            print(f"{'':<15} {c['name']}: measured {_cell(c['measured'])}, predicted "
+                  f"{_cell(c['predicted'])}, tolerance {_cell(c['tolerance'])} "
+                  f"({c['reason']})")
+
+
+def _run_claims(modules, scale, out=None) -> list:
+    """Each claim in turn, its record printed to stderr as it finishes; one that raises
+    is recorded as an error and the rest go on."""
+    from .claims._base import evaluate
+    _DONE.clear()
+    for m in _progress(modules, "claims"):
+        figure = None if out is None else out / f"{m.ID}.png"
+        record = evaluate(m, scale, figure=figure)
+        _DONE.append(record)
+        print(f"{m.ID}: {record['status']}", file=sys.stderr)
+    return list(_DONE)
+
+
+_DONE: list = []           # records finished in this run, for the interrupt message
+
+
+def _exit_code(records, not_reproduced_fails: bool) -> int:
+    from .claims._base import ERROR, FAIL, NOT_REPRODUCED
+    bad = {FAIL, ERROR} | ({NOT_REPRODUCED} if not_reproduced_fails else set())
+    return 1 if any(r["status"] in bad for r in records) else 0
 
 
 def cmd_check(args) -> int:
-    from .claims._base import evaluate
-    modules = _claim_modules(args.ids)
-    records = [evaluate(m, args.scale) for m in _progress(modules, "claims")]
+    records = _run_claims(_prepare(args), args.scale)
     if args.json:
-        print(json.dumps(records, default=str))
+        print(json.dumps(records))
     else:
         _print_records(records)
-    return 1 if any(r["passed"] is False for r in records) else 0
+    return _exit_code(records, not_reproduced_fails=True)
 
 
 def cmd_figures(args) -> int:
-    from .claims._base import draw, status
+    from .claims import _report as report
+    modules = _prepare(args)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    records = []
-    for m in _progress(_claim_modules(args.ids), "figures"):
-        path = out / f"{m.ID}.png"
-        record = draw(m, args.scale, path)
-        record["figure"] = path.name
-        record["paper"] = m.PAPER
-        records.append(record)
-        print(f"{m.ID}: {path}", file=sys.stderr)
-    _write_report(out, records, args.scale)
+    records = _run_claims(modules, args.scale, out)
+    report.write(out, records, args.scale)
+    print(f"report: {out / report.PAGE_NAME}, {out / report.JSON_NAME}", file=sys.stderr)
     _print_records(records)
-    # every figure was drawn: only an error (not a claim reported as not reproduced at
-    # this scale, which the report lists with its evidence) makes the job fail
-    return 1 if any(status(r) == "FAIL" for r in records) else 0
-
-
-def _write_report(out: Path, records, scale) -> None:
-    """figures/claims-report.json and .md: the verdicts and the manifest from figure
-    to claim, paper and data."""
-    from ._version import __version__
-    from .claims._base import status
-    old = {}
-    report = out / "claims-report.json"
-    if report.exists():
-        old = {r["id"]: r for r in json.loads(report.read_text())["claims"]}
-    old.update({r["id"]: r for r in records})
-    # through JSON once, so that fresh and reloaded records print alike in the .md
-    merged = json.loads(json.dumps([old[k] for k in sorted(old)], default=str))
-    report.write_text(json.dumps({"version": __version__, "claims": merged},
-                                 indent=1) + "\n")
-    lines = ["# Claims report", "",
-             f"Regenerated by `testbed figures` (testbed {__version__}); data in "
-             f"`results/<claim>/`, keyed by parameters, seed and version.", "",
-             "| claim | verdict | figure | scale | seed | paper |", "|---|---|---|---|---|---|"]
-    for r in merged:
-        mark = status(r)
-        lines.append(f"| `{r['id']}` | {mark} | [{r['figure']}]({r['figure']}) | {r['scale']} "
-                     f"| {r['seed']} | {r['paper']} |")
-    lines.append("")
-    for r in merged:
-        lines += [f"## {r['id']}", "", f"- measured: `{r['measured']}`",
-                  f"- predicted: `{r['predicted']}`", f"- tolerance: `{r['tolerance']}`",
-                  f"- reason: {r['reason']}", ""]
-    (out / "claims-report.md").write_text("\n".join(lines))
+    # a claim reported as not reproduced at this scale (with its evidence in the
+    # report) is a scientific outcome: only a failure or an error fails the job
+    return _exit_code(records, not_reproduced_fails=False)
 
 
 def cmd_bench(args) -> int:
@@ -145,11 +162,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("ids", nargs="*", help="claim ids (default: all)")
     s.add_argument("--scale", choices=SCALES, default="quick")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--perturb", type=float, default=None, metavar="EPS",
+                   help="perturb inputs by a relative EPS (see testbed.perturb)")
     s.set_defaults(func=cmd_check)
     s = sub.add_parser("figures", help="regenerate figures and the claims report")
     s.add_argument("ids", nargs="*", help="claim ids (default: all)")
     s.add_argument("--scale", choices=SCALES, default="paper")
     s.add_argument("--out", default="figures")
+    s.add_argument("--perturb", type=float, default=None, metavar="EPS",
+                   help="perturb inputs by a relative EPS (see testbed.perturb)")
     s.set_defaults(func=cmd_figures)
     s = sub.add_parser("bench", help="run a standard benchmark workload (B1, B2, ...)")
     s.add_argument("name")
@@ -167,6 +188,12 @@ def main(argv=None) -> int:
     except TestbedError as exc:
         print(f"testbed: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        from .cache import results_dir
+        print(f"testbed: interrupted; {len(_DONE)} claim(s) finished in this run, and every "
+              f"finished result is kept in {results_dir()}/: run the same command again to "
+              f"resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

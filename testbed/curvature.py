@@ -191,7 +191,7 @@ def lanczos(L, x, n_iter, seed=0, v0=None, mask=None, want_vectors=False):
     """(alpha, beta, V) of ``n_iter`` Lanczos steps on H(x) of landscape ``L``: from
     the oracle's seeded Gaussian start (compiled ``L.oracle.lanczos``) unless a start
     ``v0``, a coordinate ``mask`` or the basis vectors are asked for."""
-    x = L._point(x)
+    x = L._point(x, finite=True)
     n_iter = _int("n_iter", n_iter)
     mask = _mask(L, mask)
     if v0 is None and mask is None and not want_vectors:
@@ -254,7 +254,7 @@ def top_eigenvalues(L, x, k=1, which="LA", *, n_iter=None, tol=1e-8, max_iter=No
     if which not in ("LA", "SA"):
         raise TestbedError(f"which must be 'LA' (largest) or 'SA' (smallest), got {which!r}")
     k = _int("k", k)
-    x = L._point(x)
+    x = L._point(x, finite=True)
     mask = _mask(L, mask)
     n = L.d if mask is None else int(mask.sum())
     if k > n:
@@ -305,7 +305,7 @@ def top_eigenvalues(L, x, k=1, which="LA", *, n_iter=None, tol=1e-8, max_iter=No
 def extreme_eigenvalues(L, x, *, n_iter=None, tol=1e-6, max_iter=None, seed=0, mask=None):
     """(lambda_min, lambda_max, Eigs of both) from ONE Lanczos run (both ends of the
     spectrum converge together); see :func:`top_eigenvalues` for the arguments."""
-    x = L._point(x)
+    x = L._point(x, finite=True)
     mask = _mask(L, mask)
     n = L.d if mask is None else int(mask.sum())
     fixed = n_iter is not None
@@ -365,7 +365,7 @@ def hutchinson_trace(L, x, n_probes=100, seed=0, probe="rademacher", mask=None) 
     estimate and its standard error (see the module docstring)."""
     n_probes = _int("n_probes", n_probes)
     probe = _probe_kind(probe)
-    x = L._point(x)
+    x = L._point(x, finite=True)
     mask = _mask(L, mask)
     matvec, n = _operator(L, x, mask)
     rng = np.random.default_rng(_seed(seed))
@@ -493,7 +493,7 @@ def slq(L, x, n_probes=10, n_iter=40, seed=0, probe="gaussian", mask=None,
     n_iter = _int("n_iter", n_iter)
     probe = _probe_kind(probe)
     seed = _seed(seed)
-    x = L._point(x)
+    x = L._point(x, finite=True)
     mask = _mask(L, mask)
     n = L.d if mask is None else int(mask.sum())
     k = min(n_iter, n)

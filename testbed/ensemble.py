@@ -18,7 +18,7 @@ import numba
 import numpy as np
 from numba.core.errors import NumbaError
 
-from . import _lanes, _runner, rules
+from . import _lanes, _runner, perturb, rules
 from ._version import __version__
 from .errors import TestbedError
 from .events import NEVER, Event
@@ -28,39 +28,38 @@ from .result import Result
 from .validate import compile_error
 
 OBSERVABLES = ("loss", "grad_norm", "sharpness")
-_POSITIVE = {"eta", "sigma", "r", "g_thres", "t_thres", "max_step"}
-_INTEGER = {"t_thres", "batch"}        # compared with step counts: must be whole numbers
-_NONNEGATIVE = {"rho", "damping", "beta", "beta1", "beta2", "eps", "f_thres", "rcond"}
 
 
 def check_seed(seed) -> int:
+    """A seed is an integer in [-2**63, 2**63 - 1] (the int64 the compiled streams take)."""
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TestbedError(f"seed must be an integer, got {seed!r} ({type(seed).__name__})")
+    if not -2**63 <= seed <= 2**63 - 1:
+        raise TestbedError(f"seed must lie in [-2**63, 2**63 - 1], got {seed}")
     return int(seed)
 
 
+COUNT_MAX = 2**62      # counts meet step indices in int64 arithmetic inside the kernels
+
+
 def _check_count(name, value, minimum=1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise TestbedError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+            or not minimum <= value <= COUNT_MAX):
+        raise TestbedError(f"{name} must be an integer in [{minimum}, 2**62], got {value!r}")
     return int(value)
 
 
 def _hyper_matrix(rule, given: dict, n: int, extra: np.ndarray):
+    """The (1 or N, n_h) matrix of hyper-parameters, each checked against the domain
+    its rule declares (a scalar, or one value per replica)."""
     keys, values = rules.hyper_vector(rule, given)
+    declared = rules.hyper_params(rule)
     cols, per_replica = [], False
     for key, value in zip(keys, values):
-        arr = np.asarray(value, dtype=float)
+        arr = declared[key].check(key, value, what="hyper-parameter")
         if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n):
             raise TestbedError(f"hyper-parameter {key!r} must be a scalar or have one "
                                f"value per replica (length {n}), got shape {arr.shape}")
-        if not np.all(np.isfinite(arr)) and key != "max_step":
-            raise TestbedError(f"hyper-parameter {key!r} must be finite, got {value!r}")
-        if key in _POSITIVE and np.any(arr <= 0):
-            raise TestbedError(f"hyper-parameter {key!r} must be positive, got {value!r}")
-        if key in _INTEGER and np.any(arr != np.round(arr)):
-            raise TestbedError(f"hyper-parameter {key!r} must be a whole number, got {value!r}")
-        if key in _NONNEGATIVE and np.any(arr < 0):
-            raise TestbedError(f"hyper-parameter {key!r} must be non-negative, got {value!r}")
         per_replica |= arr.ndim == 1
         cols.append(arr)
     rows = n if per_replica else 1
@@ -74,7 +73,10 @@ def _hyper_matrix(rule, given: dict, n: int, extra: np.ndarray):
 
 def _starts(landscape: Landscape, x0, n) -> np.ndarray:
     d = landscape.d
-    X = np.array(x0, dtype=np.float64, copy=True, ndmin=1)
+    try:
+        X = np.array(x0, dtype=np.float64, copy=True, ndmin=1)
+    except (TypeError, ValueError):
+        raise TestbedError(f"x0 must be an array of numbers, got {x0!r}") from None
     if X.ndim == 1:
         if X.shape[0] != d:
             raise TestbedError(f"x0 has {X.shape[0]} coordinates but landscape "
@@ -86,7 +88,7 @@ def _starts(landscape: Landscape, x0, n) -> np.ndarray:
         raise TestbedError(f"n = {n} but x0 holds {X.shape[0]} starting points")
     if not np.all(np.isfinite(X)):
         raise TestbedError("x0 contains NaN or inf")
-    return np.ascontiguousarray(X)
+    return np.ascontiguousarray(perturb.inputs(X))      # no change unless asked
 
 
 @contextlib.contextmanager
@@ -176,6 +178,9 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
     replica_offset = _check_count("replica_offset", replica_offset, 0)
     if x0 is None:
         raise TestbedError("x0 (the starting point or points) is required")
+    if n is not None:
+        n = _check_count("n", n)
+    sharpness_iters = _check_count("sharpness_iters", sharpness_iters)
     X = _starts(landscape, x0, n)
     N, d = X.shape
     unknown = set(observe) - set(OBSERVABLES)
@@ -185,9 +190,15 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
     if np.any((coords < 0) | (coords >= d)):
         raise TestbedError(f"coords {coords.tolist()} out of range for d = {d}")
     event = event or NEVER
+    if not isinstance(event, Event):
+        raise TestbedError(f"event must be a testbed.events.Event, got {event!r}")
+    event.check_dimension(d)
     if rule_name == "projected_gd" and projection is None:
         raise TestbedError("projected_gd needs projection=... (see testbed.projections)")
     projection = projection or IDENTITY
+    if not isinstance(projection, Projection):
+        raise TestbedError(f"projection must be a testbed.projections.Projection, got "
+                           f"{projection!r}")
     H, hyper_meta = _hyper_matrix(module, hyper, N, projection.params)
     P = landscape.p[None, :] if params is None else np.ascontiguousarray(params, dtype=float)
     if P.ndim != 2 or P.shape[1] != landscape.p.shape[0] or P.shape[0] not in (1, N):
@@ -252,6 +263,6 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
             "stride": stride, "n": N, "replica_offset": replica_offset,
             "event": event.name, "event_params": event.params.tolist(),
             "projection": projection.name, "observe": list(observe),
-            "coords": coords.tolist(), "version": __version__}
+            "coords": coords.tolist(), "perturb": perturb.level(), "version": __version__}
     return Result(x=X, status=status, stop_step=stop_step,
                   steps=np.arange(n_obs) * stride, traces=traces, scalars=scalars, meta=meta)

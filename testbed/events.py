@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 
 import numpy as np
 
@@ -19,15 +20,29 @@ from .errors import TestbedError
 
 @dataclasses.dataclass(frozen=True)
 class Event:
-    """A predicate and its parameters; ``name`` is for results and messages."""
+    """A predicate and its parameters; ``name`` is for results and messages;
+    ``coords``: the positions in ``q`` that hold coordinate indices, checked against
+    the landscape's dimension before the run (the compiled predicate reads x[q[i]])."""
     pred: object
     q: tuple = ()
     name: str = ""
+    coords: tuple = ()
 
     def __post_init__(self):
         if not hasattr(self.pred, "py_func"):
             raise TestbedError("an event predicate must be a Numba function (decorate it "
                                "with @numba.njit) defined at module level in a file")
+        if not np.all(np.isfinite(self.params)):
+            raise TestbedError(f"event {self.name or self.pred.__name__!r} has non-finite "
+                               f"parameters {self.q}")
+
+    def check_dimension(self, d: int) -> None:
+        """Raise unless every coordinate index of the event lies in [0, d)."""
+        for i in self.coords:
+            c = self.params[i]
+            if not (c == int(c) and 0 <= c < d):
+                raise TestbedError(f"event {self.name!r}: coordinate {self.q[i]!r} is out of "
+                                   f"range for a {d}-dimensional landscape")
 
     @property
     def params(self) -> np.ndarray:
@@ -64,21 +79,28 @@ NEVER = Event(_never, (), "never")
 
 
 def escape(coord: int, radius: float) -> Event:
-    """Stop at the first t with |x_coord(t)| > radius."""
-    if radius <= 0:
-        raise TestbedError(f"escape radius must be positive, got {radius}")
-    return Event(_escape, (coord, radius), f"escape(|x[{coord}]| > {radius})")
+    """Stop at the first t with |x_coord(t)| > radius (coord in [0, d), checked by
+    :func:`testbed.run` against the landscape)."""
+    if isinstance(coord, bool) or not isinstance(coord, numbers.Integral) or coord < 0:
+        raise TestbedError(f"escape coordinate must be an integer >= 0, got {coord!r}")
+    _positive("escape radius", radius)
+    return Event(_escape, (int(coord), radius), f"escape(|x[{coord}]| > {radius})",
+                 coords=(0,))
+
+
+def _positive(what, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not (math.isfinite(value) and value > 0):
+        raise TestbedError(f"{what} must be a positive finite number, got {value!r}")
 
 
 def leave_ball(radius: float) -> Event:
     """Stop at the first t with |x(t)| > radius."""
-    if radius <= 0:
-        raise TestbedError(f"ball radius must be positive, got {radius}")
+    _positive("ball radius", radius)
     return Event(_leave_ball, (radius,), f"leave_ball(|x| > {radius})")
 
 
 def converged(gtol: float) -> Event:
     """Stop once |grad f(x_t)| < gtol (stop step t + 1)."""
-    if gtol <= 0:
-        raise TestbedError(f"gradient tolerance must be positive, got {gtol}")
+    _positive("gradient tolerance", gtol)
     return Event(_converged, (gtol,), f"converged(|g| < {gtol})")

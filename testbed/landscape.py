@@ -21,28 +21,40 @@ from .errors import TestbedError
 
 @dataclasses.dataclass(frozen=True)
 class Param:
-    """A declared parameter: its default, its closed domain [low, high], and whether
-    it is a scalar or a vector of length d (``vector=True``)."""
+    """A declared parameter (of a landscape or an update rule): its default (None:
+    required), its domain [low, high] (either end open with ``exclusive_low`` /
+    ``exclusive_high``), whether it is a vector of length d (``vector=True``), a whole
+    number (``integer=True``), and whether +inf is allowed (``finite=False``)."""
     default: object = None
     low: float = -math.inf
     high: float = math.inf
     doc: str = ""
     vector: bool = False
     exclusive_low: bool = False
+    exclusive_high: bool = False
+    integer: bool = False
+    finite: bool = True
 
-    def check(self, name: str, value) -> np.ndarray:
+    def domain(self) -> str:
+        lo = "(" if self.exclusive_low or self.low == -math.inf else "["
+        hi = ")" if self.exclusive_high or self.high == math.inf else "]"
+        return f"{lo}{self.low:g}, {self.high:g}{hi}"
+
+    def check(self, name: str, value, what: str = "parameter") -> np.ndarray:
         try:
             arr = np.asarray(value, dtype=float)
         except (TypeError, ValueError):
-            raise TestbedError(f"parameter {name!r} must be a number or an array of "
+            raise TestbedError(f"{what} {name!r} must be a number or an array of "
                                f"numbers, got {value!r}") from None
-        if not np.all(np.isfinite(arr)):
-            raise TestbedError(f"parameter {name!r} must be finite, got {value!r}")
+        if np.any(np.isnan(arr)) or (self.finite and not np.all(np.isfinite(arr))):
+            raise TestbedError(f"{what} {name!r} must be finite, got {value!r}")
         below = arr <= self.low if self.exclusive_low else arr < self.low
-        if np.any(below) or np.any(arr > self.high):
-            lo = "(" if self.exclusive_low else "["
-            raise TestbedError(f"parameter {name!r} = {value!r} is outside its domain "
-                               f"{lo}{self.low}, {self.high}]")
+        above = arr >= self.high if self.exclusive_high else arr > self.high
+        if np.any(below) or np.any(above):
+            raise TestbedError(f"{what} {name!r} = {value!r} is outside its domain "
+                               f"{self.domain()}")
+        if self.integer and np.any(arr != np.round(arr)):
+            raise TestbedError(f"{what} {name!r} must be a whole number, got {value!r}")
         return arr
 
 
@@ -165,8 +177,14 @@ class Landscape:
             check_kernels(self, module)
         return module
 
-    def _point(self, x, what="x") -> np.ndarray:
-        arr = np.ascontiguousarray(x, dtype=np.float64)
+    def _point(self, x, what="x", finite=False) -> np.ndarray:
+        """x as a contiguous float64 vector of length d (and finite if asked)."""
+        try:
+            arr = np.ascontiguousarray(x, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TestbedError(f"{what} must be an array of numbers, got {x!r}") from None
+        if finite and arr.shape == (self.d,) and not np.all(np.isfinite(arr)):
+            raise TestbedError(f"{what} contains NaN or inf")
         if arr.shape != (self.d,):
             raise TestbedError(f"{what} has shape {arr.shape}, but landscape "
                                f"{self.name!r} is {self.d}-dimensional: pass shape ({self.d},)")

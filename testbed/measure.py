@@ -53,7 +53,7 @@ def top_eigenvalues(L, x, k=1, n_iter=30, seed=0) -> np.ndarray:
     k = _positive_int("k", k)
     n_iter = _positive_int("n_iter", n_iter)
     seed = check_seed(seed)
-    x = L._point(x)
+    x = L._point(x, finite=True)
     if k > L.d:
         raise TestbedError(f"k = {k} eigenvalues asked of a {L.d}-dimensional Hessian")
     if k > n_iter and L.d > max(64, n_iter):
@@ -68,7 +68,7 @@ def classify(L, x, tol=1e-8) -> dict:
     if (isinstance(tol, bool) or not isinstance(tol, numbers.Real)
             or not (math.isfinite(tol) and tol >= 0)):
         raise TestbedError(f"tol must be a non-negative number, got {tol!r}")
-    x = L._point(x)
+    x = L._point(x, finite=True)
     w = hessian_spectrum(L, x)
     s = tol * max(1.0, float(np.max(np.abs(w))))
     return {"index": int(np.sum(w < -s)),

@@ -25,6 +25,8 @@ class Projection:
         if not hasattr(self.fn, "py_func"):
             raise TestbedError("a projection must be a Numba function (decorate it with "
                                "@numba.njit) defined at module level in a file")
+        if np.any(np.isnan(self.params)):
+            raise TestbedError(f"projection {self.name!r} has NaN parameters {self.q}")
 
     @property
     def params(self) -> np.ndarray:
@@ -58,13 +60,13 @@ IDENTITY = Projection(_identity, (), "identity")
 
 def ball(radius: float) -> Projection:
     """Euclidean projection onto {|x| <= radius}."""
-    if radius <= 0:
-        raise TestbedError(f"ball radius must be positive, got {radius}")
+    if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius > 0):
+        raise TestbedError(f"ball radius must be a positive finite number, got {radius!r}")
     return Projection(_ball, (radius,), f"ball({radius})")
 
 
 def box(low: float, high: float) -> Projection:
     """Projection onto the box [low, high]^d (coordinate-wise clipping)."""
-    if not low < high:
+    if not (isinstance(low, (int, float)) and isinstance(high, (int, float)) and low < high):
         raise TestbedError(f"box needs low < high, got [{low}, {high}]")
     return Projection(_box, (low, high), f"box({low}, {high})")

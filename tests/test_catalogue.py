@@ -191,7 +191,7 @@ def _box(L):
     return -2.0 * np.ones(L.d), 2.0 * np.ones(L.d)
 
 
-@settings(deadline=None, max_examples=20)
+@settings(max_examples=20)
 @given(data=st.data())
 def test_derivatives_match_finite_differences(case, data):
     L = case
@@ -216,7 +216,7 @@ def twin(x, lam):
     return (np.sum(lam * x**2 / 2 + x**4 / 4), lam * x + x**3, np.diag(lam + 3 * x**2))
 
 
-@settings(deadline=None, max_examples=20)
+@settings(max_examples=20)
 @given(d=st.sampled_from([1, 3, 7]), data=st.data())
 def test_strict_saddle_kernels_match_numpy_twin(d, data):
     floats = st.lists(st.floats(-3, 3), min_size=d, max_size=d)

@@ -1,8 +1,12 @@
-"""The `testbed` command: output formats, exit codes, and clear errors."""
+"""The `testbed` command: output formats, exit codes, isolated failures, and clear
+errors for bad input."""
 import json
+import os
+import types
 
 import pytest
 
+import testbed.claims
 from testbed.cli import main
 
 
@@ -10,6 +14,12 @@ def run_cli(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    monkeypatch.setenv("TESTBED_RESULTS", str(tmp_path / "res"))
+    return tmp_path / "res"
 
 
 def test_list_json(capsys):
@@ -21,30 +31,125 @@ def test_list_json(capsys):
     assert "quadratic-stability" in [c["id"] for c in data["claims"]]
 
 
-def test_check_json(capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("TESTBED_RESULTS", str(tmp_path))
+def test_check_json(capsys, results):
     code, out, _ = run_cli(capsys, "check", "quadratic-stability", "--json")
     records = json.loads(out.strip().splitlines()[-1])
     assert code == 0
-    assert records[0]["id"] == "quadratic-stability" and records[0]["passed"] is True
-    assert {"measured", "predicted", "tolerance", "reason", "seconds"} <= set(records[0])
+    assert records[0]["id"] == "quadratic-stability" and records[0]["status"] == "pass"
+    assert {"criteria", "evidence", "seconds", "code"} <= set(records[0])
 
 
-def test_figures_write_report(capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("TESTBED_RESULTS", str(tmp_path / "res"))
-    code, _, _ = run_cli(capsys, "figures", "quadratic-stability", "--scale", "quick",
-                         "--out", str(tmp_path / "figs"))
+def test_check_prints_one_line_per_claim(capsys, results):
+    code, out, _ = run_cli(capsys, "check", "quadratic-stability")
     assert code == 0
-    assert (tmp_path / "figs" / "quadratic-stability.png").exists()
-    report = json.loads((tmp_path / "figs" / "claims-report.json").read_text())
+    lines = out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("PASS") and "rate_rel_error" in lines[0]
+
+
+def test_figures_write_gallery_and_json(capsys, results, tmp_path):
+    out = tmp_path / "figs"
+    code, _, _ = run_cli(capsys, "figures", "quadratic-stability", "--scale", "quick",
+                         "--out", str(out))
+    assert code == 0
+    assert (out / "quadratic-stability.png").exists()
+    report = json.loads((out / "claims.json").read_text())
     assert report["claims"][0]["figure"] == "quadratic-stability.png"
+    page = (out / "README.md").read_text()
+    assert "| [`quadratic-stability`](#quadratic-stability) | pass |" in page
+    assert "![quadratic-stability](quadratic-stability.png)" in page
+    assert "| rate_rel_error |" in page and "**Verdict: pass**" in page
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "claims.json",
+                                                     "quadratic-stability.png"]
+
+
+def _boom():
+    """A planted claim whose experiment raises."""
+    m = types.ModuleType("testbed.claims.boom")
+    m.ID, m.PAPER, m.CLAIM = "boom", "nobody (2026)", "a claim that raises"
+    m.SCALES = {"quick": {"seed": 0}, "paper": {"seed": 0}}
+
+    def experiment(params):
+        raise RuntimeError("planted failure")
+    m.experiment = experiment
+    m.predict = lambda params: {}
+    return m
+
+
+def test_a_claim_that_raises_does_not_stop_the_others(capsys, results, tmp_path,
+                                                      monkeypatch):
+    import testbed.claims.quadratic_stability as qs
+    monkeypatch.setattr(testbed.claims, "modules",
+                        lambda: {"boom": _boom(), "quadratic-stability": qs})
+    out = tmp_path / "figs"
+    code, stdout, _ = run_cli(capsys, "figures", "--scale", "quick", "--out", str(out))
+    assert code == 1                                  # non-zero at the end
+    assert (out / "quadratic-stability.png").exists()
+    records = {r["id"]: r for r in json.loads((out / "claims.json").read_text())["claims"]}
+    assert records["quadratic-stability"]["status"] == "pass"
+    err = records["boom"]["error"]
+    assert records["boom"]["status"] == "error"
+    assert err["type"] == "RuntimeError" and err["message"] == "planted failure"
+    assert "test_cli.py" in err["where"] and "experiment" in err["where"]
+    assert "**error**" in (out / "README.md").read_text()
+    assert "ERROR" in stdout and "planted failure" in stdout
+
+
+def test_misspelled_id_runs_nothing_and_creates_nothing(capsys, results, tmp_path):
+    out = tmp_path / "figs"
+    code, _, err = run_cli(capsys, "figures", "quadratic-stability", "quadratic-stabilty",
+                           "eos-netwrk", "--out", str(out))
+    assert code == 2
+    assert err.count("\n") == 1 and "'quadratic-stabilty', 'eos-netwrk'" in err
+    assert not out.exists() and not results.exists()
+
+
+@pytest.mark.parametrize("command", ["check", "figures"])
+def test_results_folder_that_is_a_file(capsys, tmp_path, monkeypatch, command):
+    blocker = tmp_path / "res"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("TESTBED_RESULTS", str(blocker))
+    code, _, err = run_cli(capsys, command, "quadratic-stability", "--out" if command ==
+                           "figures" else "--json", *([str(tmp_path / "f")] if command ==
+                                                       "figures" else []))
+    assert code == 2 and err.count("\n") == 1
+    assert "results folder" in err and "is a file" in err
+    assert not (tmp_path / "f").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into a read-only folder")
+def test_results_folder_that_cannot_be_written(capsys, tmp_path, monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    monkeypatch.setenv("TESTBED_RESULTS", str(ro / "res"))
+    code, _, err = run_cli(capsys, "check", "quadratic-stability")
+    assert code == 2 and "cannot be written" in err
+
+
+def test_out_that_is_a_file(capsys, results, tmp_path):
+    target = tmp_path / "figs.png"
+    target.write_text("x")
+    code, _, err = run_cli(capsys, "figures", "quadratic-stability", "--out", str(target))
+    assert code == 2 and err.count("\n") == 1 and "--out" in err and "is a file" in err
+
+
+def test_ctrl_c_says_what_was_kept(capsys, results, monkeypatch):
+    import testbed.claims._base as base
+
+    def interrupted(module, scale, figure=None):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(base, "evaluate", interrupted)
+    code, _, err = run_cli(capsys, "check", "quadratic-stability")
+    assert code == 130
+    assert err.count("\n") == 1 and "resume" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (("check", "no-such-claim"), "unknown claim 'no-such-claim'"),
+    (("check", "no-such-claim"), "unknown claim(s) 'no-such-claim'"),
     (("bench", "B99"), "B99"),
+    (("check", "quadratic-stability", "--perturb", "0.5"), "TESTBED_PERTURB"),
 ])
-def test_errors_are_one_line(capsys, argv, needle):
+def test_errors_are_one_line(capsys, results, argv, needle):
     code, out, err = run_cli(capsys, *argv)
     assert code == 2
     assert err.startswith("testbed: error:") and needle in err

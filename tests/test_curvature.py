@@ -117,7 +117,7 @@ def test_top_k_smallest_and_both_extremes_at_a_saddle(saddle):
     assert abs(lo + 1.0) <= both.bounds[0] + 1e-12 and abs(hi - 2.0) <= both.bounds[1] + 1e-12
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20)
 @given(seed=st.integers(0, 10_000), n_iter=st.integers(3, 60))
 def test_ritz_values_are_certified_and_interlace(quad, seed, n_iter):
     """Whatever the number of steps: every Ritz value lies within its residual bound

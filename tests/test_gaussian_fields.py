@@ -28,7 +28,7 @@ def twin(L, x):
 
 # -- kernels ---------------------------------------------------------------------------------
 
-@settings(deadline=None, max_examples=15)
+@settings(max_examples=15)
 @given(seed=st.integers(0, 10), gauss=st.sampled_from([0, 1]),
        data=st.data())
 def test_kernels_match_numpy_twin(seed, gauss, data):

@@ -96,7 +96,7 @@ def test_lanczos_early_stop_gives_nan_not_a_wrong_number():
     assert np.all(np.isnan(top[3:]))
 
 
-@settings(deadline=None, max_examples=20)
+@settings(max_examples=20)
 @given(lam=st.lists(st.sampled_from([-3.0, -1.0, -1e-3, 0.0, 1e-3, 0.5, 2.0, 9.0]),
                     min_size=5, max_size=5),
        x=st.lists(st.floats(-2, 2), min_size=5, max_size=5))
@@ -135,7 +135,7 @@ def test_classify_eos_declared_points():
                                    atol=1e-12)
 
 
-@settings(deadline=None, max_examples=20)
+@settings(max_examples=20)
 @given(z=st.lists(st.floats(-2, 2), min_size=2, max_size=2))
 def test_eos_spectrum_matches_the_hand_hessian(z):
     L = testbed.landscape("eos_minimalist")

@@ -145,7 +145,7 @@ def _rel(a, b):
 
 
 @pytest.mark.parametrize("key", list(ARCHS))
-@settings(deadline=None, max_examples=8)
+@settings(max_examples=8)
 @given(seed=st.integers(0, 2**31 - 1))
 def test_value_grad_hvp_match_the_numpy_twin(key, seed):
     L, arch, Y, loss = BUILT[key]

@@ -122,7 +122,7 @@ def _warm():
 
 
 # --- bit-exactness -------------------------------------------------------------
-@settings(deadline=None, max_examples=30)
+@settings(max_examples=30)
 @given(seed=INT64, replica=st.one_of(st.integers(0, 1000), INT64))
 def test_matches_python_twin(seed, replica):
     state = np.empty(4, np.uint64)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import testbed
-from testbed import projections
+from testbed import projections, rules
 from testbed._rng import normal, seed_state, uniform_ball
 from testbed._runner import BUDGET, RULE_DONE
 
@@ -247,6 +247,15 @@ EOS_CASES = [
     ("gd", {"eta": 0.1}, 40),
     ("newton", {"eta": 0.5, "max_step": 0.3}, 8),
 ]
+# every registered rule -> the test comparing it with its NumPy twin; a rule missing
+# here fails test_every_rule_has_a_twin, naming it
+TWIN_TESTS = {
+    **{rule: "test_deterministic_rule_twin_quadratic" for rule, _, _ in QUAD_CASES},
+    "noisy_gd": "test_noisy_gd_twin_same_stream_per_replica",
+    "projected_gd": "test_projected_gd_ball_twin",
+    "perturbed_gd": "test_perturbed_gd_is_gd_while_the_gradient_is_large",
+    "sgd": "test_nets.py::test_sgd_is_reproducible_per_replica_and_matches_a_numpy_twin",
+}
 
 
 @pytest.mark.parametrize("rule, hyper, steps", QUAD_CASES, ids=[c[0] for c in QUAD_CASES])
@@ -425,3 +434,26 @@ def test_gradient_flow_matches_the_exponential_to_fourth_order(quad):
         assert np.all(np.abs(rel) <= 1.2 * T_end * np.abs(lam) ** 5 * eta**4 / 120)
         errors.append(np.abs(rel))
     np.testing.assert_allclose(errors[0] / errors[1], 16.0, rtol=0.1)
+
+
+def test_every_rule_has_a_twin():
+    import sys
+    from pathlib import Path
+    missing = [r for r in rules.names() if r not in TWIN_TESTS]
+    assert not missing, f"update rule(s) without a NumPy twin test: {missing}"
+    here = sys.modules[__name__]
+    for rule, test in TWIN_TESTS.items():
+        if "::" in test:
+            path, name = test.split("::")
+            assert f"def {name}(" in (Path(__file__).parent / path).read_text(), (rule, test)
+        else:
+            assert callable(getattr(here, test, None)), (rule, test)
+
+
+def test_rules_declare_their_hyper_parameters():
+    from testbed.landscape import Param
+    for name in rules.names():
+        module = rules.get(name)
+        for key, param in module.HYPER.items():
+            assert isinstance(param, Param), f"{name}.{key} is not declared with a Param"
+            assert param.doc, f"{name}.{key} has no doc"

@@ -64,7 +64,7 @@ def test_koenigs_functional_equation_and_shape():
     assert koenigs_h(0.0, ETA) == 0.0 and koenigs_h(R, ETA) > R
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(eta=st.floats(0.01, 0.3), gamma=st.floats(0.5, 2.0), u=st.floats(0.0, 0.95))
 def test_koenigs_equation_random(eta, gamma, u):
     mu = 1 + eta * gamma

@@ -22,7 +22,13 @@ def modules() -> dict:
 
 
 def _names() -> list[str]:
-    return sorted(i.name for i in pkgutil.iter_modules(__path__) if not i.name.startswith("_"))
+    return sorted(i.name for i in pkgutil.iter_modules(__path__)
+                  if not i.name.startswith("_") and not i.ispkg)
+
+
+def ids() -> list[str]:
+    """Every claim id, sorted."""
+    return [n.replace("_", "-") for n in _names()]
 
 
 def get(claim_id: str):

@@ -24,7 +24,8 @@ import numpy as np
 
 from ..ensemble import run
 from ..registry import landscape
-from ._base import Verdict
+from ..kernel import DIVERGED, STATUS_NAMES
+from ._base import Verdict, at_most, holds
 
 ID = "quadratic-stability"
 PAPER = "classical; e.g. Nesterov (2004), Introductory Lectures on Convex Optimization, 1.2.3"
@@ -79,60 +80,22 @@ def _rate_error(data, factor) -> float:
 def check(data, prediction, params) -> Verdict:
     eta, loss = data["eta"], data["loss"]
     eta_crit = prediction["eta_crit"]
-    rate_err = _rate_error(data, prediction["factor"])
     last = data["stop_step"][:-1]
     grew = loss[last, np.arange(eta.size - 1)] > loss[0, :-1]
     below, above = eta[:-1] < eta_crit, eta[:-1] > eta_crit
     bracket = (float(eta[:-1][~grew].max()), float(eta[:-1][grew].min())) if grew.any() \
         else (float(eta[:-1].max()), float("inf"))
-    threshold_ok = bool(np.all(~grew[below]) and np.all(grew[above])
-                        and bracket[0] < eta_crit < bracket[1])
-    far_flagged = bool(data["status"][-1] == 4)
-    passed = rate_err < RATE_TOL and threshold_ok and far_flagged
-    return Verdict(
-        passed=passed,
-        measured={"rate_rel_error": rate_err, "eta_crit_bracket": bracket,
-                  "far_above_flagged_diverged": far_flagged,
-                  "far_above_diverged_at": int(data["stop_step"][-1])},
-        predicted={"rate": "(1 - eta*lam_i)^t", "eta_crit": eta_crit},
-        tolerance={"rate_rel_error": RATE_TOL,
-                   "eta_crit": f"bracket of width 2*delta = {2 * params['delta']} x eta_crit"},
-        reason=(f"rounding bound 3uT/min|1-eta*lam| = "
-                f"{3 * 2.0**-53 * params['steps'] / MIN_FACTOR:.1e} < {RATE_TOL}; "
-                f"threshold resolved to the grid spacing delta"))
-
-
-def figure(data, prediction, params, path) -> None:
-    from .. import plotting
-    plt = plotting.pyplot()
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    eta, lam, loss = data["eta"], data["lam"], data["loss"]
-    t = np.arange(loss.shape[0])
-    picks = [0, len(eta) // 3, len(eta) - 4, len(eta) - 3, len(eta) - 2]
-    colors = plotting.palette(len(picks))
-    for c, k in zip(colors, picks):
-        pred = 0.5 * np.sum(lam[None, :] * prediction["factor"][k][None, :] ** (2 * t[:, None]),
-                            axis=1)
-        a.semilogy(t, loss[:, k], color=c, lw=2, alpha=0.6,
-                   label=f"eta = {eta[k] / prediction['eta_crit']:.3f} x 2/lam_max")
-        a.semilogy(t, pred, color="k", lw=0.8, ls="--")
-    a.set(xlabel="step t", ylabel="loss", title="GD on a quadratic: measured (colour), "
-          "predicted (dashed)")
-    a.legend(fontsize=7)
-    n = len(eta) - 1                                 # the far replica is off the chart
-    x = np.abs(data["x"][:, :, :n])                    # (T+1, d, n)
-    ok = x > TINY
-    t_end = np.maximum(ok.shape[0] - 1 - np.argmax(ok[::-1], axis=0), 1)   # last usable step
-    x_end = np.take_along_axis(x, t_end[None], axis=0)[0]
-    measured = np.max(x_end ** (1.0 / t_end), axis=0)
-    rel = eta / prediction["eta_crit"]
-    grid = np.linspace(0.0, rel[n - 1] * 1.02, 400)
-    factor = np.abs(1.0 - grid[:, None] * prediction["eta_crit"] * lam[None, :])
-    b.plot(grid, factor.max(axis=1), "k--", lw=1, label="predicted max_i |1 - eta lam_i|")
-    b.plot(rel[:n], measured, "o", ms=3, label="measured per-step factor")
-    b.axvline(1.0, color="k", ls=":", label="eta = 2 / lam_max")
-    b.axhline(1.0, color="grey", lw=0.5)
-    b.set(xlabel="eta / (2 / lam_max)", ylabel="contraction factor per step",
-          title="converges iff eta < 2 / lam_max")
-    b.legend(fontsize=7)
-    plotting.save(fig, path)
+    rounding = 3 * 2.0**-53 * params["steps"] / MIN_FACTOR
+    return Verdict([
+        at_most("rate_rel_error", _rate_error(data, prediction["factor"]), RATE_TOL,
+                f"rounding bound 3uT/min|1 - eta lam| = {rounding:.1e} at T = "
+                f"{params['steps']}, below the tolerance"),
+        holds("eta_crit_bracket", bracket, eta_crit,
+              "the loss falls for every eta below the threshold and grows for every eta "
+              "above; the threshold is resolved to the grid spacing",
+              np.all(~grew[below]) and np.all(grew[above]) and bracket[0] < eta_crit < bracket[1],
+              tolerance=f"bracket [1 - delta, 1 + delta] x eta_crit, delta = {params['delta']}"),
+        holds("far_above_diverged", STATUS_NAMES[int(data["status"][-1])], "diverged",
+              "the loss overflows within the budget at eta = far x eta_crit",
+              data["status"][-1] == DIVERGED),
+    ], evidence={"far_above_diverged_at": int(data["stop_step"][-1])})

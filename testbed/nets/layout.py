@@ -18,6 +18,7 @@ import numbers
 
 import numpy as np
 
+from .. import perturb
 from ..errors import TestbedError
 from . import mlp as _k
 
@@ -202,7 +203,7 @@ def pack(blocks, X, Y, loss="mse") -> np.ndarray:
             row = (_k.NORM_AFFINE if b.affine else _k.NORM, i, o, 0, 0, off)
         p[_k.HEADER + _k.BLOCK * l:_k.HEADER + _k.BLOCK * (l + 1)] = row
         off += _n_params(b)
-    p[x_off:y_off] = X.ravel()
+    p[x_off:y_off] = perturb.inputs(X, salt=1).ravel()   # no change unless asked
     p[y_off:] = Y.ravel()
     return p
 

@@ -28,18 +28,27 @@ def get(rule):
     return importlib.import_module(f"{__name__}.{rule}")
 
 
+def hyper_params(rule) -> dict:
+    """The rule's hyper-parameters as declared ``Param``s, in its order (a plain default
+    in a user's rule becomes a Param with no domain beyond finiteness)."""
+    from ..landscape import Param
+    module = get(rule)
+    return {k: v if isinstance(v, Param) else Param(v) for k, v in module.HYPER.items()}
+
+
 def hyper_vector(rule, given: dict) -> tuple[list[str], list]:
     """Hyper-parameter names and values in the rule's order (defaults filled in)."""
     module = get(rule)
-    unknown = set(given) - set(module.HYPER)
+    name = module.__name__.rsplit(".", 1)[-1]
+    declared = hyper_params(module)
+    unknown = set(given) - set(declared)
     if unknown:
-        raise TestbedError(f"rule {module.__name__.rsplit('.', 1)[-1]!r} has no "
-                           f"hyper-parameter(s) {sorted(unknown)}; it takes {list(module.HYPER)}")
+        raise TestbedError(f"rule {name!r} has no hyper-parameter(s) {sorted(unknown)}; "
+                           f"it takes {list(declared)}")
     values = []
-    for key, default in module.HYPER.items():
-        value = given.get(key, default)
+    for key, param in declared.items():
+        value = given.get(key, param.default)
         if value is None:
-            raise TestbedError(f"rule {module.__name__.rsplit('.', 1)[-1]!r} needs "
-                               f"{key}=...")
+            raise TestbedError(f"rule {name!r} needs {key}=...")
         values.append(value)
-    return list(module.HYPER), values
+    return list(declared), values

@@ -3,8 +3,12 @@ x_{t+1} = x_t - eta m_t/(1-b1^(t+1)) / (sqrt(v_t/(1-b2^(t+1))) + eps)."""
 import math
 
 from ._api import value_grad
+from ..landscape import Param
 
-HYPER = {"eta": None, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+HYPER = {"eta": Param(None, 0.0, exclusive_low=True, doc="step size"),
+         "beta1": Param(0.9, 0.0, 1.0, exclusive_high=True, doc="first-moment decay"),
+         "beta2": Param(0.999, 0.0, 1.0, exclusive_high=True, doc="second-moment decay"),
+         "eps": Param(1e-8, 0.0, doc="denominator guard")}
 STATE = 2
 SCALARS = 0
 

@@ -4,8 +4,9 @@ compared with. Step t reaches time (t+1) eta."""
 import numpy as np
 
 from ._api import value_grad
+from ..landscape import Param
 
-HYPER = {"eta": None}
+HYPER = {"eta": Param(None, 0.0, exclusive_low=True, doc="RK4 time step")}
 STATE = 4
 SCALARS = 0
 

@@ -4,8 +4,10 @@ The returned loss (and g) are those at the look-ahead point y_t."""
 import numpy as np
 
 from ._api import value_grad
+from ..landscape import Param
 
-HYPER = {"eta": None, "beta": 0.9}
+HYPER = {"eta": Param(None, 0.0, exclusive_low=True, doc="step size"),
+         "beta": Param(0.9, 0.0, 1.0, exclusive_high=True, doc="momentum")}
 STATE = 1
 SCALARS = 0
 

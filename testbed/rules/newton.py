@@ -8,8 +8,12 @@ import numpy as np
 
 from ._api import hessian, value_grad
 from ._linalg import spectral_step
+from ..landscape import Param
 
-HYPER = {"eta": 1.0, "max_step": math.inf, "rcond": 1e-12}
+HYPER = {"eta": Param(1.0, 0.0, exclusive_low=True, doc="step size"),
+         "max_step": Param(math.inf, 0.0, exclusive_low=True, finite=False,
+                           doc="cap on the step's norm"),
+         "rcond": Param(1e-12, 0.0, doc="relative cut-off of the pseudo-inverse")}
 STATE = 1
 SCALARS = 0
 

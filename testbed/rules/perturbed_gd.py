@@ -15,8 +15,14 @@ c[2] = f(x~), c[3] = the number of perturbations.
 import math
 
 from ._api import uniform_ball, value_grad
+from ..landscape import Param
 
-HYPER = {"eta": None, "r": None, "g_thres": None, "t_thres": None, "f_thres": None}
+HYPER = {"eta": Param(None, 0.0, exclusive_low=True, doc="step size"),
+         "r": Param(None, 0.0, exclusive_low=True, doc="perturbation radius"),
+         "g_thres": Param(None, 0.0, exclusive_low=True, doc="gradient-norm threshold"),
+         "t_thres": Param(None, 0.0, exclusive_low=True, integer=True,
+                          doc="steps between perturbations"),
+         "f_thres": Param(None, 0.0, doc="required decrease after a perturbation")}
 STATE = 2   # s[0] = x~, s[1] = scratch for the perturbation
 SCALARS = 3
 

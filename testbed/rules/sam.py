@@ -6,8 +6,10 @@ import math
 import numpy as np
 
 from ._api import value_grad
+from ..landscape import Param
 
-HYPER = {"eta": None, "rho": 0.05}
+HYPER = {"eta": Param(None, 0.0, exclusive_low=True, doc="step size"),
+         "rho": Param(0.05, 0.0, doc="ascent radius")}
 STATE = 0
 SCALARS = 0
 
