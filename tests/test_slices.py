@@ -295,35 +295,123 @@ def fns_quick():
     return F, F.experiment(params), params
 
 
+def _fns_fails(verdict, name, status):
+    assert verdict[name].holds is False, verdict[name]
+    assert verdict.status == status and verdict.passed is False
+
+
 def test_filter_normalized_slices_quick_passes(fns_quick):
     F, data, params = fns_quick
     v = F.check(data, F.predict(params), params)
-    assert v.passed, v.reason
-    u = v.measured["unit_checks"]
-    assert u["filter_norm_formula_rel_dev"] <= 1e-12 and u["bias_direction_max_abs"] == 0.0
-    assert u["f00_vs_trained_loss_rel_dev"] <= 1e-12
-    assert u["filter_norm_vs_weight_norm_rel_dev"] < 1e-9      # the 1e-10 guard's effect
+    assert v.status == "pass", v.failed
+    m = v.measured
+    assert m["filter_norm_rel_dev"] <= 1e-12 and m["bias_direction_max_abs"] == 0.0
+    assert m["f00_rel_dev"] <= 1e-12
+    assert m["filter_norm_vs_weight_norm_rel_dev"] < 1e-9      # the 1e-10 guard's effect
+    assert m["diverged_trainings"] == 0 and m["nonfinite_hessian_products"] == 0
+    science = {c.name for c in v.criteria if c.science}
+    assert science == {"deep_residual_nonconvex_fraction", "deep_plain_nonconvex_fraction",
+                       "deep_mean_loss_ratio_residual_over_plain"}
 
 
-def test_filter_normalized_slices_fails_when_wrong(fns_quick):
+def test_filter_normalized_slices_science_rows_fail_when_wrong(fns_quick):
     F, data, params = fns_quick
     wrong = F.predict(params)
     wrong["plain_fraction_min"] = 0.95                 # a prediction the data refute
-    v = F.check(data, wrong, params)
-    assert v.passed is False and "NOT reproduced" in v.reason
+    _fns_fails(F.check(data, wrong, params), "deep_plain_nonconvex_fraction",
+               "not reproduced")
+    wrong = F.predict(params)
+    wrong["mean_ratio_max"] = 1e-3
+    _fns_fails(F.check(data, wrong, params), "deep_mean_loss_ratio_residual_over_plain",
+               "not reproduced")
     swapped = dict(data)                               # plain and residual mislabelled
-    for key in ("train_loss", "nonconvex_fraction", "final_loss", "slice_nonconvexity"):
+    for key in ("train_loss", "nonconvex_fraction", "final_loss", "slice_nonconvexity",
+                "diverged"):
         swapped[key] = data[key][:, ::-1]
-    assert F.check(swapped, F.predict(params), params).passed is False
+    v = F.check(swapped, F.predict(params), params)
+    _fns_fails(v, "deep_residual_nonconvex_fraction", "not reproduced")
+    _fns_fails(v, "deep_plain_nonconvex_fraction", "not reproduced")
+
+
+@pytest.mark.parametrize("index, name", [(0, "filter_norm_rel_dev"),
+                                         (2, "bias_direction_max_abs"),
+                                         (3, "f00_rel_dev"),
+                                         (4, "interpolation_endpoint_rel_dev")])
+def test_filter_normalized_slices_unit_checks_fail_when_wrong(fns_quick, index, name):
+    F, data, params = fns_quick
     broken = dict(data)
     broken["unit_checks"] = data["unit_checks"].copy()
-    broken["unit_checks"][0] = 1e-6                    # filter norms off by 1e-6
-    v = F.check(broken, F.predict(params), params)
-    assert v.passed is False and "unit checks FAILED" in v.reason
+    broken["unit_checks"][index] = 1e-6                # off by 1e-6: a code error
+    _fns_fails(F.check(broken, F.predict(params), params), name, "fail")
+    broken["unit_checks"][index] = np.nan              # NaN never holds
+    _fns_fails(F.check(broken, F.predict(params), params), name, "fail")
+
+
+def _with_shallow(data, plain_over_residual):
+    """The quick data with a copy of its depth as a shallow D = 4, whose residual
+    fractions are the plain ones divided by ``plain_over_residual``."""
+    out = {}
+    for key, value in data.items():
+        if key in ("depths", "xcoordinates", "ycoordinates", "hessian_points",
+                   "unit_checks"):
+            out[key] = value
+        else:
+            out[key] = np.concatenate([value, value])
+    out["depths"] = np.array([4, *data["depths"]])
+    out["nonconvex_fraction"] = out["nonconvex_fraction"].copy()
+    out["nonconvex_fraction"][0, 1] = out["nonconvex_fraction"][0, 0] / plain_over_residual
+    return out
+
+
+def test_filter_normalized_slices_shallow_factor(fns_quick):
+    F, data, params = fns_quick
+    name = "D4_nonconvex_fraction_factor_plain_vs_residual"
+    alike = F.check(_with_shallow(data, 1.5), F.predict(params), params)
+    assert alike[name].holds is True and alike[name].science and alike.status == "pass"
+    _fns_fails(F.check(_with_shallow(data, 3.0), F.predict(params), params), name,
+               "not reproduced")
+
+
+def test_filter_normalized_slices_all_diverged_is_undecided(fns_quick):
+    """Every plain training diverged: nothing to compare, the deep plain rows are
+    undecided (inconclusive), the run is counted, nothing raises."""
+    F, data, params = fns_quick
+    gone = dict(data)
+    gone["diverged"] = data["diverged"].copy()
+    gone["diverged"][:, 0] = True
+    v = F.check(gone, F.predict(params), params)
+    assert v["deep_plain_nonconvex_fraction"].holds is None
+    assert v["deep_mean_loss_ratio_residual_over_plain"].holds is None
+    assert v.status == "inconclusive" and v.measured["diverged_trainings"] == 1
+
+
+def test_filter_normalized_slices_counts_a_nonfinite_hessian_product():
+    """The reported failure: a Hessian-vector product that is not finite at a slice
+    point (here far outside, at a = 1e200) is a NaN eigenvalue, counted in the
+    evidence; the experiment goes on and the check reports it."""
+    from testbed.claims import filter_normalized_slices as F
+    from testbed.nets.layout import init_params
+    params = {**F.SCALES["quick"], "depths": [2], "n": 60, "width": 8, "epochs": 1,
+              "num": 5, "hessian_points": [[0.0, 0.0], [1e200, 0.0]]}
+    data = F.experiment(params)
+    assert data["hvp_failed"][..., 1].all() and not data["hvp_failed"][..., 0].any()
+    assert np.isnan(data["min_eig"][..., 1]).all()
+    assert np.isfinite(data["min_eig"][..., 0]).all()
+    v = F.check(data, F.predict(params), params)
+    assert v.measured["nonfinite_hessian_products"] == 2
+    L = F._network(2, "plain", params)
+    theta = init_params(L, seed=0, scheme="he")
+    assert F._sliceable(L, theta)
+    theta[3] = np.nan                       # a NaN parameter, even behind a finite loss
+    assert not F._sliceable(L, theta)
 
 
 def test_filter_normalized_slices_figure(fns_quick, tmp_path):
+    from testbed.claims.figures import filter_normalized_slices as figure
     F, data, params = fns_quick
     path = tmp_path / "fns.png"
-    F.figure(data, F.predict(params), params, path)
+    figure.draw(data, F.predict(params), params, path)
     assert path.stat().st_size > 10_000
+    gone = dict(data)                       # a depth where every training diverged
+    gone["diverged"] = np.ones_like(data["diverged"])
+    figure.draw(gone, F.predict(params), params, tmp_path / "gone.png")

@@ -7,55 +7,55 @@ across networks; skip connections keep deep networks' slices smooth and nearly
 convex, while deep networks without them have chaotic, strongly non-convex slices;
 at small depth the two look alike.
 
-What is checked, and how (all conventions from the authors' code, see
-:mod:`testbed.slices`; the recipe is P1's calibrated experiment, claims-part1.md
-sec. 4):
+Conventions (all from the authors' code, see :mod:`testbed.slices`): every row
+("filter") of a direction is rescaled to the norm of the same row of theta,
+d_i <- r_i |theta_i| / (|r_i| + 1e-10) (r a Gaussian draw); bias entries of the
+directions are 0 (ignore='biasbn'); a 2-D slice is f(theta + a d1 + b d2) on
+[-1, 1]^2; the Hessian of Li et al.'s eigenvalue maps is restricted to the weights.
+The unit checks test these on every trained network: the filter norms, the zero
+bias directions, f(0, 0) = the trained loss, and linear interpolation between two
+trained networks reproducing both endpoint losses.
 
-1. Unit checks (exact, on every trained network): every row ("filter") of each
-   normalised direction has the norm of the same row of theta, up to the authors'
-   guard: |d_i| / |theta_i| = |r_i| / (|r_i| + 1e-10) (r the Gaussian draw), checked
-   to 1e-12 relative (a few roundings of norms of 32-vectors: ~1e-15), so the raw
-   norm mismatch is at most 1e-10 / min |r_i| (~3e-11 here; reported); bias entries
-   of the directions are exactly 0 (ignore='biasbn'); the slice at (0, 0) equals
-   the trained loss (the point is theta itself: difference 0 up to the 1e-12 we
-   allow for a BLAS that might reorder sums between calls); linear interpolation
-   between two trained networks reproduces both endpoint losses (same argument).
-2. Residual versus plain, on deep narrow networks on digits (P1's calibration):
-   input layer 64 -> 32 (ReLU), D blocks of width 32, head 32 -> 10, cross-entropy
-   on the first 1000 digits of a fixed permutation (seed 123, pixels / 16). Plain
-   block h <- ReLU(W h + b) (He init), residual block h <- h + ReLU(W h + b) with W
-   std sqrt(2/32) / sqrt(D); biases 0. SGD with momentum 0.9 (PyTorch's form:
-   buf <- 0.9 buf + g, theta <- theta - lr buf), lr 0.02, batch 50, reshuffled
-   every epoch. Two filter-normalised directions (rows, biases zeroed), a 2-D
-   slice on [-1, 1]^2 on a num x num grid of full-training-set losses. Measures
-   per slice: mean and max loss, and the non-convex fraction: the share of the
-   interior grid points where the slice's central-difference 2 x 2 Hessian has a
-   negative eigenvalue.
-   Scientific acceptance, as P1 states it (empirical; there is no theory for
-   these numbers, so the thresholds are P1's, set at ~3x the separation P1
-   observed, and the effect sizes are reported): over training seeds x direction
-   seeds, medians; for each deep D (D >= 12): residual fraction <= 0.1, plain
-   fraction >= 0.3, residual mean slice loss <= 0.3 x plain; for the shallow D
-   (D = 4): the two fractions within a factor 2.
-   The claim is "not reproduced" (passed = False, said so in the reason) when any
-   of these fails; a unit-check failure is a failure of the code.
-   Not gated (P1: noisy at this scale): |lambda_min / lambda_max| of Li et al.'s
-   weights-only Hessian at (0, 0) and (0.5, 0.5) of one slice per network, by
-   Lanczos on exact Hessian-vector products (reported when ``hessian_points``).
+Experiment (P1's calibrated recipe, claims-part1.md sec. 4): deep narrow networks on
+digits, input layer 64 -> w (ReLU), D blocks of width w, head w -> 10, cross-entropy
+on the first n digits of a fixed permutation (seed 123, pixels / 16). Plain block
+h <- ReLU(W h + b) (He init), residual block h <- h + ReLU(W h + b) with W std
+sqrt(2/w) / sqrt(D); biases 0. SGD with momentum 0.9 (PyTorch's form: buf <- 0.9 buf
++ g, theta <- theta - lr buf), lr 0.02, batch 50, reshuffled every epoch. Per trained
+network and direction seed, one filter-normalised 2-D slice on a num x num grid of
+full-training-set losses; per slice its mean loss and its non-convex fraction, the
+share of interior grid points where the slice's central-difference 2 x 2 Hessian has
+a negative eigenvalue. Not gated (P1: noisy at this scale): |lambda_min / lambda_max|
+of the weights-only Hessian at ``hessian_points`` of one slice per network, by
+Lanczos on exact Hessian-vector products.
 
-Training that diverges (a non-finite final loss: it happens to deep plain networks
-with this recipe, e.g. D = 24, seed 1) leaves no landscape to slice; such runs are
-counted (``diverged_trainings``) and left out of the medians, and a depth where every
-run of one kind diverged fails the check. ``clip`` (a global gradient-norm bound,
-off in P1's recipe) is available as a control.
+Scientific criteria (P1's, empirical: there is no theory for these numbers; P1 set
+the thresholds at ~3x the separation it observed): medians over the slices (training
+seeds x direction seeds) of the deep depths (D >= 12) pooled: residual non-convex
+fraction <= 0.1, plain >= 0.3, residual mean slice loss <= 0.3 x plain; at each
+shallow depth (D = 4) the two kinds' median fractions within a factor 2.
+
+Rounding: training a deep network with this recipe is chaotic in the rounding (an
+input perturbed by 1e-15 changes a D = 12 plain network's final loss by O(1)), and a
+deep plain training often leaves the finite numbers (its loss, its parameters or its
+filter norms overflow; the ReLU can hide NaN parameters behind a finite loss). Such
+a training leaves no landscape to slice: it is counted (``diverged_trainings``) and
+left out, and so is a Hessian-vector product that is not finite at a slice point (a
+NaN eigenvalue, counted). Which deep plain runs survive depends on the machine (0 to
+2 of the 3 plain D = 24 trainings, 0 or 1 at D = 12, under eight roundings tried),
+so the deep criteria pool D >= 12: a per-depth median of one surviving network, or
+of none, would let the rounding decide the verdict; the per-depth medians are
+evidence. Shallow (D = 4) training contracts rounding differences (1e-15 grows to
+~1e-11 in the final loss), so its median fractions do not depend on the machine.
 
 Confound reported, not removed: deep plain networks also train worse (their final
-training loss is recorded; one plain D = 12 run ends with dead ReLUs at loss ln 10).
+training loss is recorded; a plain D = 12 run can end with dead ReLUs at loss ln 10).
+``clip`` (a global gradient-norm bound, off in P1's recipe) is available as a control.
 
-Scales: ``paper`` is P1's recipe above (3 depths x 2 kinds x 3 training seeds x 2
-direction seeds, 21 x 21 grids). ``quick`` (CI, seconds) keeps only the deep
-contrast and the unit checks: D = 12, width 16 (residual W std sqrt(2/16)/sqrt(D)),
-300 samples, 30 epochs, one seed of each kind, an 11 x 11 grid.
+Scales: ``paper`` is P1's recipe (depths 4, 12, 24 x 2 kinds x 3 training seeds x 2
+direction seeds, width 32, 1000 samples, 100 epochs, 21 x 21 grids). ``quick`` keeps
+only the deep contrast and the unit checks: D = 12, width 16, 300 samples, 30 epochs,
+one seed of each kind, an 11 x 11 grid.
 
 Provenance: the code facts (normalisation, biasbn, grids, keys, the Hessian
 restricted to weights) were read in the authors' repository (net_plotter.py,
@@ -67,7 +67,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Verdict
+from ._base import Verdict, at_least, at_most, holds
 
 ID = "filter-normalized-slices"
 PAPER = ("Li, Xu, Taylor, Studer & Goldstein (2018), Visualizing the Loss Landscape of "
@@ -86,6 +86,7 @@ SCALES = {
 BLOCKS = ("plain", "residual")
 RATIO_TOL = 1e-12     # filter norms, f(0, 0), interpolation endpoints (relative)
 DEEP = 12             # depths >= DEEP are "deep" in the acceptance
+GUARD = 1e-10         # the authors' guard in the filter normalisation
 
 
 def _network(D, block, params):
@@ -138,23 +139,43 @@ def train(L, x0, params, seed):
     return x
 
 
+def _nanmax(acc, values) -> float:
+    """max(acc, max(values)), NaN if either holds a NaN (Python's max would drop it)."""
+    return float(np.max(np.append(np.asarray(values, dtype=float).ravel(), acc)))
+
+
+def _sliceable(L, theta) -> bool:
+    """Finite parameters with finite filter norms: a landscape that can be sliced (a
+    trained network whose weights overflowed has neither, even when the ReLU hides
+    the NaN behind a finite loss)."""
+    from ..slices import layout_of
+    if not np.all(np.isfinite(theta)):
+        return False
+    for b in layout_of(L):
+        if b.kind == "weight":
+            w = theta[b.offset:b.offset + b.size].reshape(b.shape[0], -1)
+            if not np.all(np.isfinite(np.linalg.norm(w, axis=1))):
+                return False
+    return True
+
+
 def _filter_checks(L, theta, draws, directions):
     """Max |ratio - guarded ratio| (should be ~1e-16), max |ratio - 1| (the guard's
-    effect) over all weight rows, and max |bias-direction entry|."""
+    effect) over all weight rows, and max |bias-direction entry| (NaN propagates)."""
     from ..slices import layout_of
     dev_formula, dev_raw, bias_max = 0.0, 0.0, 0.0
     for r, d in zip(draws, directions):
         for b in layout_of(L):
             sl = slice(b.offset, b.offset + b.size)
             if b.kind != "weight":
-                bias_max = max(bias_max, float(np.max(np.abs(d[sl]))))
+                bias_max = _nanmax(bias_max, np.abs(d[sl]))
                 continue
             rows = d[sl].reshape(b.shape[0], -1)
             w = theta[sl].reshape(b.shape[0], -1)
             rn = np.linalg.norm(r[sl].reshape(b.shape[0], -1), axis=1)
             ratio = np.linalg.norm(rows, axis=1) / np.linalg.norm(w, axis=1)
-            dev_formula = max(dev_formula, float(np.max(np.abs(ratio / (rn / (rn + 1e-10)) - 1))))
-            dev_raw = max(dev_raw, float(np.max(np.abs(ratio - 1))))
+            dev_formula = _nanmax(dev_formula, np.abs(ratio / (rn / (rn + GUARD)) - 1))
+            dev_raw = _nanmax(dev_raw, np.abs(ratio - 1))
     return dev_formula, dev_raw, bias_max
 
 
@@ -162,26 +183,28 @@ def experiment(params) -> dict:
     """All networks, slices and checks (BLAS pinned to one thread: the matrices are
     32 wide, and BLAS threads on busy cores cost up to 14x)."""
     from .. import _blas
-    with _blas.limit(1):
+    with _blas.limit(1), np.errstate(over="ignore", invalid="ignore"):
         return _experiment(params)
 
 
 def _experiment(params) -> dict:
     from ..curvature import extreme_eigenvalues
+    from ..errors import TestbedError
     from ..slices import interpolate, normalize, parse_range, slice_curvature, surface, \
         weight_mask
     depths, seeds, dseeds = params["depths"], params["train_seeds"], params["dir_seeds"]
     num = params["num"]
     xs = parse_range(f"-1:1:{num}")
     shape = (len(depths), 2, len(seeds))
-    final_loss = np.empty(shape)
-    init_loss = np.empty(shape)
-    slices = np.empty(shape + (len(dseeds), num, num))
-    frac = np.empty(shape + (len(dseeds),))
-    ratio_map = np.empty(shape + (len(dseeds), num, num))
+    final_loss, init_loss, theta_max = np.empty(shape), np.empty(shape), np.empty(shape)
+    diverged = np.zeros(shape, bool)
+    slices = np.full(shape + (len(dseeds), num, num), np.nan)
+    frac = np.full(shape + (len(dseeds),), np.nan)
+    ratio_map = np.full(shape + (len(dseeds), num, num), np.nan)
     pts = params["hessian_points"]
     eigs = np.full((len(depths), 2, max(len(pts), 1), 2), np.nan)
-    f00_dev = interp_dev = dev_formula = dev_raw = bias_max = 0.0
+    hvp_failed = np.zeros((len(depths), 2, max(len(pts), 1)), bool)
+    unit = dict(dev_formula=0.0, dev_raw=0.0, bias_max=0.0, f00=0.0, interp=0.0)
     for i, D in enumerate(depths):
         for j, block in enumerate(BLOCKS):
             L = _network(D, block, params)
@@ -191,20 +214,21 @@ def _experiment(params) -> dict:
                 init_loss[i, j, k] = L.value(x0)
                 theta = train(L, x0, params, s)
                 final_loss[i, j, k] = L.value(theta)
-                if not np.isfinite(final_loss[i, j, k]):      # diverged: no landscape
-                    slices[i, j, k] = frac[i, j, k] = ratio_map[i, j, k] = np.nan
+                theta_max[i, j, k] = np.max(np.abs(theta))
+                if not (np.isfinite(final_loss[i, j, k]) and _sliceable(L, theta)):
+                    diverged[i, j, k] = True              # no landscape to slice
                     continue
                 trained.append((k, theta))
                 for m, ds in enumerate(dseeds):
                     rng = np.random.default_rng(ds)
                     draws = rng.standard_normal((2, L.d))
                     d1, d2 = (normalize(r, theta, L, "filter", "biasbn") for r in draws)
-                    a, b, c = _filter_checks(L, theta, draws, (d1, d2))
-                    dev_formula, dev_raw, bias_max = (max(dev_formula, a), max(dev_raw, b),
-                                                      max(bias_max, c))
-                    surf = surface(L, theta, d1, d2, x=xs)
-                    Z = surf["train_loss"]
-                    f00_dev = max(f00_dev, abs(Z[num // 2, num // 2] / final_loss[i, j, k] - 1))
+                    checks = _filter_checks(L, theta, draws, (d1, d2))
+                    for key, value in zip(("dev_formula", "dev_raw", "bias_max"), checks):
+                        unit[key] = _nanmax(unit[key], value)
+                    Z = surface(L, theta, d1, d2, x=xs)["train_loss"]
+                    unit["f00"] = _nanmax(unit["f00"], abs(Z[num // 2, num // 2]
+                                                           / final_loss[i, j, k] - 1))
                     slices[i, j, k, m] = Z
                     curv = slice_curvature(Z, xs, xs)
                     frac[i, j, k, m] = curv["nonconvex_fraction"]
@@ -212,55 +236,76 @@ def _experiment(params) -> dict:
                     if len(trained) == 1 and m == 0 and pts:
                         mask = weight_mask(L)
                         for q, (pa, pb) in enumerate(pts):
-                            lo, hi, _ = extreme_eigenvalues(L, theta + pa * d1 + pb * d2,
-                                                            tol=1e-2, max_iter=40, mask=mask)
+                            try:
+                                lo, hi, _ = extreme_eigenvalues(
+                                    L, theta + pa * d1 + pb * d2, tol=1e-2, max_iter=40,
+                                    mask=mask)
+                            except TestbedError:   # a non-finite Hessian-vector product:
+                                hvp_failed[i, j, q] = True      # NaN, counted
+                                continue
                             eigs[i, j, q] = lo, hi
             if len(trained) >= 2:                      # interpolation endpoints
                 (k0, t0), (k1, t1) = trained[:2]
                 line = interpolate(L, t0, t1, x="0:1:3")["train_loss"]
-                interp_dev = max(interp_dev, abs(line[0] / final_loss[i, j, k0] - 1),
-                                 abs(line[-1] / final_loss[i, j, k1] - 1))
+                unit["interp"] = _nanmax(unit["interp"],
+                                         [abs(line[0] / final_loss[i, j, k0] - 1),
+                                          abs(line[-1] / final_loss[i, j, k1] - 1)])
     return {"depths": np.asarray(depths), "xcoordinates": xs, "ycoordinates": xs,
-            "init_loss": init_loss, "final_loss": final_loss, "train_loss": slices,
+            "init_loss": init_loss, "final_loss": final_loss, "theta_max_abs": theta_max,
+            "diverged": diverged, "train_loss": slices,
             "nonconvex_fraction": frac, "slice_nonconvexity": ratio_map,
-            "min_eig": eigs[..., 0], "max_eig": eigs[..., 1],
+            "min_eig": eigs[..., 0], "max_eig": eigs[..., 1], "hvp_failed": hvp_failed,
             "hessian_points": np.asarray(pts if pts else [[np.nan, np.nan]], dtype=float),
-            "unit_checks": np.array([dev_formula, dev_raw, bias_max, f00_dev, interp_dev])}
+            "unit_checks": np.array([unit[k] for k in UNIT_CHECKS])}
+
+
+UNIT_CHECKS = ("dev_formula", "dev_raw", "bias_max", "f00", "interp")
 
 
 def predict(params) -> dict:
     return {"residual_fraction_max": 0.1, "plain_fraction_min": 0.3,
             "mean_ratio_max": 0.3, "shallow_factor": 2.0,
-            "filter_norm_ratio": "|r_i| / (|r_i| + 1e-10)", "bias_direction": 0.0,
+            "filter_norm_ratio": f"|r_i| / (|r_i| + {GUARD:g})", "bias_direction": 0.0,
             "f00_equals_trained_loss": True, "interpolation_endpoints_exact": True}
 
 
 def _median(a) -> float:
     a = np.asarray(a, dtype=float).ravel()
+    a = a[np.isfinite(a)]
     return float(np.median(a)) if a.size else float("nan")
+
+
+def _slice_stats(data, i, j):
+    """Per slice of the trained (not diverged) networks of depth index i, kind j:
+    non-convex fractions and mean losses (flat arrays over training x direction seeds)."""
+    ok = ~data["diverged"][i, j]
+    return (data["nonconvex_fraction"][i, j][ok].ravel(),
+            data["train_loss"][i, j][ok].mean(axis=(-1, -2)).ravel())
 
 
 def effect_sizes(data) -> dict:
     """Per depth, medians over training x direction seeds: non-convex fractions,
-    mean and max slice losses, final training losses, for plain and residual."""
+    mean and max slice losses, final training losses, for plain and residual; the
+    counts of diverged trainings and of failed Hessian-vector products."""
     out = {}
     Z = data["train_loss"]
     for i, D in enumerate(data["depths"]):
         row = {}
         for j, block in enumerate(BLOCKS):
-            fl = data["final_loss"][i, j]
-            ok = np.isfinite(fl)
+            ok = ~data["diverged"][i, j]
+            fr, mean = _slice_stats(data, i, j)
             row[block] = {
-                "nonconvex_fraction": _median(data["nonconvex_fraction"][i, j][ok]),
-                "slice_mean": _median(Z[i, j][ok].mean(axis=(-1, -2))),
+                "nonconvex_fraction": _median(fr),
+                "slice_mean": _median(mean),
                 "slice_max": _median(Z[i, j][ok].max(axis=(-1, -2))),
-                "final_train_loss": _median(fl[ok]),
+                "final_train_loss": _median(data["final_loss"][i, j][ok]),
                 "diverged_trainings": int(np.sum(~ok)),
+                "nonfinite_hessian_products": int(np.sum(data["hvp_failed"][i, j])),
             }
             if np.isfinite(data["min_eig"][i, j]).any():
                 with np.errstate(divide="ignore", invalid="ignore"):
                     ratios = np.abs(data["min_eig"][i, j] / data["max_eig"][i, j])
-                # None where the Hessian vanished (a dead network: 0 / 0)
+                # None where the Hessian vanished (a dead network: 0 / 0) or failed
                 row[block]["abs_min_over_max_eig"] = [float(r) if np.isfinite(r) else None
                                                       for r in ratios]
         row["mean_ratio_residual_over_plain"] = (row["residual"]["slice_mean"]
@@ -269,138 +314,89 @@ def effect_sizes(data) -> dict:
     return out
 
 
+def deep_pool(data) -> dict:
+    """Medians over every slice of the deep depths (D >= DEEP) pooled, per kind: the
+    non-convex fraction, the mean slice loss, and the number of slices."""
+    deep = [i for i, D in enumerate(data["depths"]) if D >= DEEP]
+    out = {}
+    for j, block in enumerate(BLOCKS):
+        parts = [_slice_stats(data, i, j) for i in deep]
+        fr = np.concatenate([p[0] for p in parts]) if parts else np.empty(0)
+        mean = np.concatenate([p[1] for p in parts]) if parts else np.empty(0)
+        out[block] = {"nonconvex_fraction": _median(fr), "slice_mean": _median(mean),
+                      "slices": int(np.sum(np.isfinite(fr)))}
+    out["mean_ratio_residual_over_plain"] = (out["residual"]["slice_mean"]
+                                             / out["plain"]["slice_mean"])
+    return out
+
+
+def _decided(criterion, *counts):
+    """The criterion, undecided (holds None) when a kind has no slice to measure."""
+    if min(counts) > 0:
+        return criterion
+    return holds(criterion.name, criterion.measured, criterion.predicted,
+                 criterion.reason + " (undecided: every training of one kind diverged)",
+                 None, tolerance=criterion.tolerance, science=criterion.science)
+
+
 def check(data, prediction, params) -> Verdict:
     dev_formula, dev_raw, bias_max, f00_dev, interp_dev = (float(v) for v in data["unit_checks"])
-    units_ok = (dev_formula <= RATIO_TOL and bias_max == prediction["bias_direction"]
-                and f00_dev <= RATIO_TOL and interp_dev <= RATIO_TOL)
+    rounding = "a few roundings of norms and sums of O(width) terms: ~1e-15"
+    criteria = [
+        at_most("filter_norm_rel_dev", dev_formula, RATIO_TOL,
+                f"|d_i| / |theta_i| = |r_i| / (|r_i| + {GUARD:g}) up to {rounding}"),
+        at_most("bias_direction_max_abs", bias_max, prediction["bias_direction"],
+                "ignore='biasbn' sets the bias entries of the directions to 0 exactly"),
+        at_most("f00_rel_dev", f00_dev, RATIO_TOL,
+                f"the slice at (0, 0) is theta itself: the same loss up to {rounding} "
+                "(a BLAS may reorder sums between calls)"),
+        at_most("interpolation_endpoint_rel_dev", interp_dev, RATIO_TOL,
+                f"a = 0 and a = 1 are the endpoints themselves: up to {rounding}"),
+    ]
+    pool = deep_pool(data)
+    n_res, n_plain = pool["residual"]["slices"], pool["plain"]["slices"]
+    pooled = (f"slices (training x direction seeds) of the deep depths D >= {DEEP} "
+              f"pooled, so that the verdict does not hang on which chaotic deep trainings "
+              f"survive the rounding; P1's empirical threshold (~3x the separation P1 "
+              f"observed)")
+    if any(D >= DEEP for D in data["depths"]):
+        criteria += [
+            _decided(at_most("deep_residual_nonconvex_fraction",
+                             pool["residual"]["nonconvex_fraction"],
+                             prediction["residual_fraction_max"],
+                             f"median over the {n_res} residual " + pooled, science=True),
+                     n_res),
+            _decided(at_least("deep_plain_nonconvex_fraction",
+                              pool["plain"]["nonconvex_fraction"],
+                              prediction["plain_fraction_min"],
+                              f"median over the {n_plain} plain " + pooled, science=True),
+                     n_plain),
+            _decided(at_most("deep_mean_loss_ratio_residual_over_plain",
+                             pool["mean_ratio_residual_over_plain"],
+                             prediction["mean_ratio_max"],
+                             f"ratio of the median mean slice losses over the {n_res} "
+                             f"residual and {n_plain} plain " + pooled, science=True),
+                     n_res, n_plain)]
     eff = effect_sizes(data)
-    failures = []
-    for D, row in eff.items():
-        fp, fr = row["plain"]["nonconvex_fraction"], row["residual"]["nonconvex_fraction"]
-        if not (np.isfinite(fp) and np.isfinite(fr)):
-            failures.append(f"D={D}: every training of one kind diverged; nothing to compare")
-            continue
+    for i, D in enumerate(int(D) for D in data["depths"]):
         if D >= DEEP:
-            if fr > prediction["residual_fraction_max"]:
-                failures.append(f"D={D}: residual non-convex fraction {fr:.3f} > "
-                                f"{prediction['residual_fraction_max']}")
-            if fp < prediction["plain_fraction_min"]:
-                failures.append(f"D={D}: plain non-convex fraction {fp:.3f} < "
-                                f"{prediction['plain_fraction_min']}")
-            if row["mean_ratio_residual_over_plain"] > prediction["mean_ratio_max"]:
-                failures.append(f"D={D}: residual/plain mean slice loss "
-                                f"{row['mean_ratio_residual_over_plain']:.3f} > "
-                                f"{prediction['mean_ratio_max']}")
-        else:
-            alike = max(fp, fr) <= prediction["shallow_factor"] * min(fp, fr)
-            if not alike:
-                failures.append(f"D={D}: fractions {fp:.3f} (plain) and {fr:.3f} (residual) "
-                                f"differ by more than a factor {prediction['shallow_factor']}")
-    science_ok = not failures
-    if not units_ok:
-        reason = (f"unit checks FAILED (code error): filter-norm formula dev {dev_formula:.1e}, "
-                  f"bias direction max {bias_max:.1e}, f(0,0) dev {f00_dev:.1e}, "
-                  f"interpolation endpoints dev {interp_dev:.1e} (tolerance {RATIO_TOL})")
-    elif not science_ok:
-        reason = "claim NOT reproduced at this scale: " + "; ".join(failures)
-    else:
-        reason = ("reproduced: P1's empirical thresholds (set at ~3x P1's observed separation; "
-                  "no theoretical tolerance exists) hold for the medians over seeds; unit "
-                  f"checks exact to {RATIO_TOL} (rounding of a few norms)")
-    return Verdict(
-        passed=bool(units_ok and science_ok),
-        reproduced=science_ok if units_ok else None,
-        measured={"effect_sizes": eff,
-                  "unit_checks": {"filter_norm_formula_rel_dev": dev_formula,
-                                  "filter_norm_vs_weight_norm_rel_dev": dev_raw,
-                                  "bias_direction_max_abs": bias_max,
-                                  "f00_vs_trained_loss_rel_dev": f00_dev,
-                                  "interpolation_endpoint_rel_dev": interp_dev}},
-        predicted={k: v for k, v in prediction.items()},
-        tolerance={"unit_checks_rel": RATIO_TOL, "deep_depths": f">= {DEEP}",
-                   "thresholds": "P1 (claims-part1.md sec. 4), empirical"},
-        reason=reason)
-
-
-# ----------------------------------------------------------------------------- figures
-def contour(ax, xs, ys, Z, vmin=0.1, vmax=10.0, vlevel=0.5, title=""):
-    """Li et al.'s 2-D contour (plot_2D.plot_2d_contour: levels arange(vmin, vmax,
-    vlevel), clabel'd); Z[j, i] = f(x_i, y_j)."""
-    X, Y = np.meshgrid(xs, ys)
-    cs = ax.contour(X, Y, Z, levels=np.arange(vmin, vmax, vlevel), cmap="summer")
-    ax.clabel(cs, inline=1, fontsize=5)
-    ax.plot([0], [0], "k+", ms=6)
-    ax.set(title=title, xlabel="alpha", ylabel="beta", aspect="equal")
-
-
-def eig_ratio_heatmap(ax, ratio, title="", cbar=True, cbar_ax=None):
-    """Li et al.'s eigenvalue-ratio heatmap (plot_2D.plot_2d_eig_ratio: seaborn
-    viridis, vmin 0, vmax 0.5, y axis inverted so that beta grows upwards; blue =
-    convex, yellow = non-convex) of any ratio map (Li et al.'s |min_eig / max_eig|
-    from :func:`testbed.slices.hessian_eig_map`, or a slice's ``slice_nonconvexity``);
-    NaN (the border of a finite-difference map) is left blank."""
-    import seaborn as sns
-    sns.heatmap(ratio, cmap="viridis", vmin=0, vmax=0.5, cbar=cbar, cbar_ax=cbar_ax,
-                square=True, xticklabels=False, yticklabels=False, ax=ax)
-    ax.invert_yaxis()
-    ax.set_title(title, fontsize=8)
-
-
-def _first_trained(data, i, j):
-    ok = np.flatnonzero(np.isfinite(data["final_loss"][i, j]))
-    return int(ok[0]) if ok.size else 0
-
-
-def figure(data, prediction, params, path) -> None:
-    from .. import plotting
-    plt = plotting.pyplot()
-    depths = data["depths"]
-    nd = len(depths)
-    eff = effect_sizes(data)
-    fig, axes = plt.subplots(nd + 1, 4, figsize=(13, 3.2 * (nd + 1)))
-    xs, ys = data["xcoordinates"], data["ycoordinates"]
-    for i, D in enumerate(depths):
-        for j, block in enumerate(BLOCKS):
-            k = _first_trained(data, i, j)
-            contour(axes[i, j], xs, ys, data["train_loss"][i, j, k, 0],
-                    title=f"{block}, D = {D}: train loss (final "
-                          f"{data['final_loss'][i, j, k]:.1e})")
-            axes[i, j].title.set_fontsize(8)
-            last = j == len(BLOCKS) - 1          # one colour bar per row, outside
-            eig_ratio_heatmap(axes[i, 2 + j], data["slice_nonconvexity"][i, j, k, 0],
-                              title=f"{block}, D = {D}: max(-min, 0) / max eig\n"
-                                    f"of the slice (share < 0: "
-                                    f"{data['nonconvex_fraction'][i, j, k, 0]:.2f})",
-                              cbar=last, cbar_ax=axes[i, 3].inset_axes([1.05, 0.0, 0.05, 1.0])
-                              if last else None)
-    colors = plotting.palette(2)
-    ax = axes[nd, 0]
-    for j, block in enumerate(BLOCKS):
-        fr = data["nonconvex_fraction"][:, j].reshape(nd, -1)
-        ax.plot(depths, [eff[int(D)][block]["nonconvex_fraction"] for D in depths], "o-",
-                color=colors[j], label=f"{block} (median)")
-        for i, D in enumerate(depths):
-            ax.plot(np.full(fr.shape[1], D), fr[i], ".", color=colors[j], alpha=0.5)
-    ax.axhline(prediction["plain_fraction_min"], color="grey", ls="--", lw=0.8,
-               label="P1: plain >= (deep)")
-    ax.axhline(prediction["residual_fraction_max"], color="grey", ls=":", lw=0.8,
-               label="P1: residual <= (deep)")
-    ax.set(xlabel="depth D", ylabel="non-convex fraction of the 2-D slice",
-           title="slice non-convexity: medians, all seeds (dots)")
-    ax.legend(fontsize=6)
-    for ax, key, label in ((axes[nd, 1], "slice_mean", "mean loss over the slice"),
-                           (axes[nd, 2], "final_train_loss", "final training loss "
-                                                             "(confound)")):
-        for j, block in enumerate(BLOCKS):
-            ax.semilogy(depths, [eff[int(D)][block][key] for D in depths], "o-",
-                        color=colors[j], label=block)
-        ax.set(xlabel="depth D", ylabel=label, title=label + ", medians")
-        ax.legend(fontsize=7)
-    axes[nd, 3].axis("off")
-    text = "\n".join(
-        f"D={D}: non-convex plain {r['plain']['nonconvex_fraction']:.2f}, residual "
-        f"{r['residual']['nonconvex_fraction']:.2f}\n      mean ratio res/plain "
-        f"{r['mean_ratio_residual_over_plain']:.3f}, diverged plain "
-        f"{r['plain']['diverged_trainings']}" for D, r in eff.items())
-    axes[nd, 3].text(-0.2, 0.5, text, fontsize=6.5, va="center", family="monospace")
-    plotting.save(fig, path)
+            continue
+        fp, fr = (eff[D][block]["nonconvex_fraction"] for block in BLOCKS)
+        counts = [int(np.sum(np.isfinite(_slice_stats(data, i, j)[0]))) for j in range(2)]
+        factor = (max(fp, fr) / min(fp, fr) if min(counts) and min(fp, fr) > 0
+                  else 1.0 if fp == fr else float("inf"))
+        criteria.append(_decided(at_most(
+            f"D{D}_nonconvex_fraction_factor_plain_vs_residual", factor,
+            prediction["shallow_factor"],
+            f"larger over smaller median over {counts[0]} plain and {counts[1]} residual "
+            f"slices; shallow training contracts rounding differences (1e-15 grows to "
+            f"~1e-11), so the medians are the same on every machine; P1's empirical "
+            f"factor", science=True), *counts))
+    diverged = int(np.sum(data["diverged"]))
+    return Verdict(criteria, evidence={
+        "effect_sizes": eff, "deep_pooled": pool,
+        "diverged_trainings": diverged,
+        "nonfinite_hessian_products": int(np.sum(data["hvp_failed"])),
+        "filter_norm_vs_weight_norm_rel_dev": dev_raw,
+    }, headline=("deep_plain_nonconvex_fraction"
+                 if any(D >= DEEP for D in data["depths"]) else None))

@@ -5,45 +5,39 @@ like gradient descent but with curvature-scaled steps.
 
 Provenance: the update is the one described in the paper (generalised trust region,
 |H| from the absolute eigenvalues) [secondary sources; the engine's rule
-testbed/rules/sfn.py follows it]; both checks below are self-contained (derived
-from the math of the toy itself).
+testbed/rules/sfn.py follows it]; both tiers are self-contained (derived from the
+math of the toy itself).
 
 Experiment, two tiers:
 - property tier: f = 1/2 x^T H x with H = Q diag(lam) Q^T (Q a random rotation),
   lam indefinite and nonsingular; one unit step (eta = 1, no damping, no cap) of the
   ``newton`` and ``sfn`` rules' update, x <- x - spectral_step(H, g) (the function
-  both rules step with), from x0; compared in eigen-coordinates.
+  both rules step with), from x0; compared in eigen-coordinates. In those
+  coordinates a unit SFN step maps x_i -> x_i - (lam_i x_i) / |lam_i| =
+  x_i (1 - sign lam_i): positive-curvature coordinates go to 0, negative-curvature
+  ones double; a unit Newton step maps every x_i to 0 (it lands on the saddle).
 - field tier: one sampled Gaussian field (gaussian_field, d, K = k_factor d,
   sigma = ell = 1); from the same N starts x ~ N(0, ell^2 I): gradient descent (eta =
   0.3 ell^2 / (sigma sqrt d), below 2 / L with L <= 4 sigma sqrt(d) / ell^2 the
   largest curvature near the threshold; computed with the field's batched evaluator,
   which saves a compiled runner), and the engine's ``newton`` and ``sfn`` rules
   through ``testbed.run`` (steps capped at 0.25 ell); each run stopped once
-  |grad f| < 1e-10; losses and gradient norms every ``stride`` steps; the end points
-  classified by their dense Hessian spectra (testbed.critical.classify).
-
-Check, and why these tolerances:
-- property tier (exact): in eigen-coordinates a unit SFN step maps
-  x_i -> x_i - (lam_i x_i) / |lam_i| = x_i (1 - sign lam_i): positive-curvature
-  coordinates go to 0, negative-curvature ones double; a unit Newton step maps every
-  x_i to 0 (it lands on the saddle). Both to 1e-12 relative: the eigen-decomposition
-  of a well-conditioned 6 x 6 matrix and the rotations back and forth are exact to
-  rounding, a few ulps times cond(H) = 6 per coordinate (measured ~1e-15).
-- field tier: the fraction of runs ending at a point of index > 0 is predicted to
-  be 1 for Newton (it converges to critical points near its starting heights,
-  u ~ N(0, sigma^2), where by the index-energy law alpha = F_sc(u/(2 sigma sqrt d))
-  is near 1/2 and minima are exponentially rare) and 0 for SFN and GD (a saddle of
-  index k > 0 repels them; they stop only at minima). Allowing each run a chance
-  eps = 0.05 of not having settled within the budget, the number of runs
-  contradicting the prediction must not exceed the 0.999 quantile of
-  Binomial(N, eps) (N = 16: 4; N = 64: 10): a false alarm has probability <= 0.001.
+  |grad f| < 1e-10; the end points classified by their dense Hessian spectra
+  (testbed.critical.classify). Predicted: every Newton run ends at a point of index
+  > 0 (it converges to critical points near its starting heights, u ~ N(0, sigma^2),
+  where by the index-energy law alpha = F_sc(u/(2 sigma sqrt d)) is near 1/2 and
+  minima are exponentially rare), no SFN or GD run does (a saddle of index k > 0
+  repels them; they stop only at minima). Which critical point a run reaches is
+  chaotic in the rounding; the count of runs contradicting the prediction is a
+  statistic over the N runs, bounded by a binomial quantile.
 """
 import math
 
 import numpy as np
 
-from .. import _blas
-from ._base import Verdict
+from .. import _blas, perturb
+from ..kernel import BUDGET, DIVERGED, EVENT
+from ._base import Verdict, at_most
 
 ID = "saddle-free-newton"
 PAPER = ("Dauphin, Pascanu, Gulcehre, Cho, Ganguli & Bengio 2014, NeurIPS "
@@ -109,9 +103,9 @@ def experiment(params) -> dict:
                   observe=("loss", "grad_norm"), event=converged(STOP_GTOL), **kw)
         _record(out, rule, L, res.x, res.steps, res.traces["loss"],
                 res.traces["grad_norm"], res.status)
-    X, steps, loss, gnorm = _gradient_descent(L, X0, params["eta_gd"] / math.sqrt(d),
-                                              params["steps_gd"], params["stride"])
-    _record(out, "gd", L, X, steps, loss, gnorm, np.zeros(len(X), np.int8))
+    X, steps, loss, gnorm, status = _gradient_descent(
+        L, X0, params["eta_gd"] / math.sqrt(d), params["steps_gd"], params["stride"])
+    _record(out, "gd", L, X, steps, loss, gnorm, status)
     return out
 
 
@@ -127,10 +121,13 @@ def _gradient_descent(L, X0, eta, steps, stride):
     """x <- x - eta grad f(x) for all starts at once (the field's batched evaluator;
     the gd rule's arithmetic, without a compiled runner), each stopped once
     |grad f| < STOP_GTOL; loss and |grad f| every ``stride`` steps (NaN after the
-    stop, as in testbed.run)."""
+    stop, as in testbed.run), and each run's status (EVENT: stopped, BUDGET: ran its
+    steps, DIVERGED: left the finite numbers)."""
     from .. import critical
     ev = critical.evaluator(L)
-    X = np.array(X0, dtype=float)
+    # the same starts as testbed.run gives the other arms (perturbed at the level of
+    # rounding when testbed.perturb asks; otherwise X0 itself)
+    X = np.array(perturb.inputs(np.ascontiguousarray(X0, dtype=float)), dtype=float)
     n_obs = steps // stride + 1
     loss = np.full((n_obs, len(X)), np.nan)
     gnorm = np.full((n_obs, len(X)), np.nan)
@@ -148,7 +145,9 @@ def _gradient_descent(L, X0, eta, steps, stride):
                 break
             X[idx] -= eta * G
             live[idx[gn < STOP_GTOL]] = False
-    return X, np.arange(n_obs) * stride, loss, gnorm
+    status = np.where(live, BUDGET, EVENT).astype(np.int8)
+    status[~np.all(np.isfinite(X), axis=1)] = DIVERGED
+    return X, np.arange(n_obs) * stride, loss, gnorm, status
 
 
 def predict(params) -> dict:
@@ -165,77 +164,31 @@ def predict(params) -> dict:
 def check(data, prediction, params) -> Verdict:
     q0 = data["quad_x0"]
     scale = np.max(np.abs(q0))
-    err_newton = float(np.max(np.abs(data["quad_newton"] - prediction["quad_newton_factor"]
-                                     * q0)) / scale)
-    err_sfn = float(np.max(np.abs(data["quad_sfn"] - prediction["quad_sfn_factor"] * q0))
-                    / scale)
-    ok = err_newton <= PROPERTY_TOL and err_sfn <= PROPERTY_TOL
-    n = params["n"]
-    measured = {"quad_newton_rel_error": err_newton, "quad_sfn_rel_error": err_sfn}
-    predicted = {"quad": "newton: x -> 0; sfn: x_i -> x_i (1 - sign lam_i)"}
-    kmax = prediction["max_exceptions"]
-    d = params["d"]
+    err = {rule: float(np.max(np.abs(data[f"quad_{rule}"] - prediction[f"quad_{rule}_factor"]
+                                     * q0)) / scale) for rule in ("newton", "sfn")}
+    prop_reason = ("the eigen-decomposition of a well-conditioned 6 x 6 matrix and the "
+                   "rotations back and forth are exact to a few ulps times cond(H) = 6 "
+                   "per coordinate (measured ~1e-15)")
+    criteria = [
+        at_most("quad_newton_rel_error", err["newton"], PROPERTY_TOL,
+                "a unit Newton step maps every eigen-coordinate to 0; " + prop_reason),
+        at_most("quad_sfn_rel_error", err["sfn"], PROPERTY_TOL,
+                "a unit SFN step maps x_i to x_i (1 - sign lam_i); " + prop_reason)]
+    n, kmax, d = params["n"], prediction["max_exceptions"], params["d"]
+    evidence = {}
     for rule in METHODS:
         saddle = data[f"{rule}_index"] > 0
-        frac = float(np.mean(saddle))
         want = prediction["saddle_fraction"][rule]
         exceptions = int(np.sum(saddle != (want >= 0.5)))
-        ok &= exceptions <= kmax
-        measured[f"{rule}_saddle_fraction"] = frac
-        measured[f"{rule}_converged_fraction"] = float(np.mean(data[f"{rule}_end_grad_norm"]
-                                                               < 1e-8))
-        measured[f"{rule}_mean_end_energy_t"] = float(np.mean(data[f"{rule}_energy"])
+        criteria.append(at_most(
+            f"{rule}_runs_contradicting", exceptions, kmax,
+            f"predicted saddle fraction {want:g} of {n} runs; allowing each run a chance "
+            f"{EPS} of not having settled within the budget, the {LEVEL} quantile of "
+            f"Binomial({n}, {EPS}) (a false alarm has probability <= {1 - LEVEL:.3g})",
+            science=True))
+        evidence[f"{rule}_saddle_fraction"] = float(np.mean(saddle))
+        evidence[f"{rule}_converged_fraction"] = float(np.mean(
+            data[f"{rule}_end_grad_norm"] < 1e-8))
+        evidence[f"{rule}_mean_end_energy_t"] = float(np.mean(data[f"{rule}_energy"])
                                                       / (2 * math.sqrt(d)))
-        predicted[f"{rule}_saddle_fraction"] = want
-    return Verdict(
-        passed=bool(ok), measured=measured, predicted=predicted,
-        tolerance={"quad_rel_error": PROPERTY_TOL,
-                   "runs_contradicting_prediction": f"<= {kmax} of {n} "
-                   f"(Binomial({n}, {EPS}) quantile {LEVEL})"},
-        reason=("property tier: exact up to rounding; field tier: binomial quantile for a "
-                f"{EPS:.0%} chance per run of not having settled within the budget"))
-
-
-def figure(data, prediction, params, path) -> None:
-    from .. import plotting
-    from ..theory.gaussian_fields import semicircle_cdf
-    plt = plotting.pyplot()
-    fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 4.4))
-    d = params["d"]
-    colors = dict(zip(METHODS, plotting.palette(3)))
-    names = {"gd": "gradient descent", "newton": "Newton (capped)",
-             "sfn": "saddle-free Newton (capped)"}
-    def held(trace):            # a stopped run keeps its last value (traces are NaN after)
-        out = trace.copy()
-        for k in range(1, out.shape[0]):
-            gone = np.isnan(out[k])
-            out[k, gone] = out[k - 1, gone]
-        return out
-
-    for rule in METHODS:
-        steps = data[f"{rule}_steps"]
-        loss = held(data[f"{rule}_loss"])
-        x = np.maximum(steps, 0.5)
-        a.plot(x, loss, color=colors[rule], lw=0.4, alpha=0.25)
-        a.plot(x, np.nanmedian(loss, axis=1), color=colors[rule], lw=2.2, label=names[rule])
-        gn = held(data[f"{rule}_grad_norm"])
-        c.loglog(x, np.nanmedian(gn, axis=1), color=colors[rule], lw=2, label=names[rule])
-    a.axhline(prediction["threshold_energy"], color="k", ls=":", lw=1,
-              label="threshold energy -2 sigma sqrt(d)")
-    a.set_xscale("log")
-    a.set(xlabel="iteration", ylabel="loss f(x)",
-          title=f"same {params['n']} starts, Gaussian field d = {d}")
-    a.legend(fontsize=7)
-    t = np.linspace(-1.1, 1.1, 200)
-    b.plot(semicircle_cdf(t), t, "k-", lw=1, label="index-energy law F_sc")
-    markers = {"gd": "s", "newton": "o", "sfn": "^"}
-    for rule in METHODS:
-        b.plot(data[f"{rule}_index"] / d, data[f"{rule}_energy"] / (2 * math.sqrt(d)),
-               markers[rule], color=colors[rule], ms=5, alpha=0.7, label=names[rule])
-    b.set(xlabel="index alpha of the end point", ylabel="end energy u / (2 sigma sqrt d)",
-          title="Newton ends on saddles; SFN and GD at minima")
-    b.legend(fontsize=7)
-    c.set(xlabel="iteration", ylabel="median |grad f|",
-          title="Newton converges (to saddles) as fast as SFN (to minima)")
-    c.legend(fontsize=7)
-    plotting.save(fig, path)
+    return Verdict(criteria, evidence=evidence, headline="newton_runs_contradicting")
