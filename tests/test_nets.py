@@ -417,3 +417,15 @@ def test_a_diverging_network_is_flagged_not_crashed():
     assert 0 <= res.stop_step[1] < 200
     assert np.isfinite(res.traces["loss"][:, 0]).all()
     assert res.traces["loss"][-1, 0] < res.traces["loss"][0, 0]
+
+
+def test_relu_network_with_a_nan_parameter_is_not_finite():
+    """ReLU passes NaN through (max(0, NaN) would hide it): a network whose parameters
+    left the finite numbers has a non-finite loss and gradient, so it is flagged."""
+    rng = np.random.default_rng(0)
+    L = nets.network([Dense(3, 5, "relu"), Dense(5, 2, "identity")],
+                     rng.standard_normal((7, 3)), rng.standard_normal((7, 2)))
+    x = nets.init_params(L, seed=0)
+    assert np.isfinite(L.value(x))
+    x[0] = np.nan
+    assert np.isnan(L.value(x)) and np.isnan(L.grad(x)).any()

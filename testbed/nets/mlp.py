@@ -222,7 +222,7 @@ def act_forward(code, Z, S):
             S[i] = _tanh(Z[i])
     elif code == RELU:
         for i in range(n):
-            S[i] = Z[i] if Z[i] > 0.0 else 0.0
+            S[i] = Z[i] if not Z[i] <= 0.0 else 0.0       # NaN passes through
     elif code == SOFTPLUS:
         for i in range(n):
             z = Z[i]
@@ -256,7 +256,7 @@ def _d1(code, z, s):
     if code == TANH:
         return 1.0 - s * s
     if code == RELU:
-        return 1.0 if z > 0.0 else 0.0
+        return 1.0 if not z <= 0.0 else 0.0         # NaN passes through
     if code == SOFTPLUS:
         return _sigmoid(z)
     if code == ELU:
@@ -292,7 +292,7 @@ def act_mul_d1(code, Z, S, D, out):
             out[i] = D[i] * (1.0 - S[i] * S[i])
     elif code == RELU:
         for i in range(n):
-            out[i] = D[i] if Z[i] > 0.0 else 0.0
+            out[i] = D[i] if not Z[i] <= 0.0 else 0.0     # NaN passes through
     elif code == IDENTITY:
         for i in range(n):
             out[i] = D[i]
@@ -313,7 +313,7 @@ def act_r_adjoint(code, Z, S, Zd, D, RD, DZ, RDZ):
             RDZ[i] = a * (RD[i] - 2.0 * s * D[i] * Zd[i])
     elif code == RELU:
         for i in range(n):
-            on = Z[i] > 0.0
+            on = not Z[i] <= 0.0                        # NaN passes through
             DZ[i] = D[i] if on else 0.0
             RDZ[i] = RD[i] if on else 0.0
     elif code == IDENTITY:
