@@ -1,7 +1,7 @@
-"""Edge-of-stability claims on the minimalist toy: eos-minimalist and
-self-stabilization pass at the quick scale, and fail when the prediction or a key
-parameter is deliberately wrong; diverging starts are flagged with their step and
-never enter the statistics. Plus the toy's exact math in testbed.theory."""
+"""Edge-of-stability claims: eos-minimalist, self-stabilization and eos-network pass
+at the quick scale, and each of their criteria fails when the prediction, a key
+parameter or the outcome is deliberately wrong; diverging runs are flagged with their
+step and never enter the statistics. Plus the toy's exact math in testbed.theory."""
 import copy
 import math
 
@@ -12,6 +12,8 @@ import testbed
 from testbed.claims import eos_minimalist as em
 from testbed.claims import eos_network as en
 from testbed.claims import self_stabilization as ss
+from testbed.claims._base import figure_module
+from testbed.kernel import BUDGET, DIVERGED
 from testbed.theory import edge_of_stability as th
 
 
@@ -81,13 +83,25 @@ def test_balanced_map_flips_at_one_half():
 # ------------------------------------------------------------------ eos-minimalist
 
 
+def _copy(data):
+    return {k: np.array(v, copy=True) for k, v in data.items()}
+
+
+def _fails(v, *names):
+    assert v.status != "pass", v.status
+    for name in names:
+        assert v[name].holds is False, (name, v[name])
+
+
 def test_eos_minimalist_passes(em_run):
     data, pred, params = em_run
     v = em.check(data, pred, params)
-    assert v.passed, v
+    assert v.status == "pass", [c for c in v.criteria if not c.holds]
+    assert v.headline == "gap_coefficient"
     assert v.measured["identity_max_rel_error"] < em.IDENTITY_TOL
-    assert abs(v.measured["fit_gap_over_eta"]["c0"] - 0.5) < em.C0_TOL
+    assert abs(v.measured["gap_coefficient"] - 0.5) < em.C0_TOL
     assert v.measured["bifurcation"]["cycles_checked_by_period"].get("2", 0) > 0
+    assert v.measured["bifurcation"]["below_checked"] > 0
 
 
 def test_eos_minimalist_fails_with_wrong_gap(em_run):
@@ -95,13 +109,14 @@ def test_eos_minimalist_fails_with_wrong_gap(em_run):
     for coef in (0.25, 1.0):
         wrong = dict(pred, gap_coefficient=coef,
                      final_sharpness=2 / pred["etas"] - coef * pred["etas"])
-        assert em.check(data, wrong, params).passed is False
+        _fails(em.check(data, wrong, params), "final_sharpness_law", "gap_coefficient")
 
 
 def test_eos_minimalist_fails_with_wrong_step_size_in_identity(em_run):
     data, pred, params = em_run
     v = em.check(data, dict(pred, identity_eta_scale=1.001), params)
-    assert v.passed is False and v.measured["identity_max_rel_error"] > em.IDENTITY_TOL
+    _fails(v, "identity_max_rel_error")
+    assert v.measured["identity_max_rel_error"] > em.IDENTITY_TOL
 
 
 def test_eos_minimalist_fails_with_wrong_bifurcation(em_run):
@@ -115,7 +130,48 @@ def test_eos_minimalist_fails_with_wrong_bifurcation(em_run):
                 wrong["bif_period"][i], wrong["bif_multiplier"][i] = k, m
                 wrong["bif_points"][i, :k] = pts
     v = em.check(data, wrong, params)
-    assert v.passed is False and v.measured["bifurcation"]["n_failures"] > 0
+    _fails(v, "bif_cycle_mismatches")
+    assert v.measured["bif_cycle_mismatches"] > 0
+
+
+def test_eos_minimalist_fails_when_gd_oscillates_below_one_half(em_run):
+    data, pred, params = em_run
+    bad = _copy(data)
+    r = int(np.flatnonzero(bad["bif_eta"] <= em.BELOW_HALF)[0])
+    bad["bif_late"][::2, 0, r] *= 1.001               # a 2-cycle where a minimum is stable
+    _fails(em.check(bad, pred, params), "bif_below_half_not_converged")
+
+
+def test_eos_minimalist_fails_with_an_end_point_above_2_over_eta(em_run):
+    data, pred, params = em_run
+    bad = _copy(data)
+    r = int(np.flatnonzero(bad["sweep_kind"] == 0)[0])
+    eta = bad["sweep_eta"][r]
+    q = th.imbalance_for_sharpness(1.001 * 2 / eta)   # a converged point of S > 2/eta
+    s = math.sqrt(q * q + 4)
+    bad["sweep_x"][r] = [math.sqrt((s + q) / 2), math.sqrt((s - q) / 2)]
+    v = em.check(bad, pred, params)
+    _fails(v, "max_eta_S_final_over_2")
+    assert v.status == "not reproduced"                # the paper's effect, not the code
+
+
+def test_eos_minimalist_fails_with_wrong_control_starts(em_run):
+    data, pred, params = em_run
+    ctrl = data["sweep_kind"] == 1
+    for fac, name in ((0.78, "control_S_final_over_S_GF_max"),
+                      (0.85, "control_S_final_over_S_GF_min")):
+        bad = _copy(data)                               # controls said to start at fac
+        x0 = th.init_on_gf_orbit(bad["sweep_eta"][ctrl], fac, bad["sweep_p0"][ctrl])
+        bad["sweep_x0"][ctrl] = np.stack(x0, axis=1)
+        _fails(em.check(bad, pred, params), name)
+
+
+def test_eos_minimalist_fails_when_divergence_is_not_flagged(em_run):
+    data, pred, params = em_run
+    bad = _copy(data)
+    r = int(np.flatnonzero(bad["sweep_kind"] == 2)[0])
+    bad["sweep_status"][r] = BUDGET
+    _fails(em.check(bad, pred, params), "divergent_starts_flagged")
 
 
 def test_divergence_is_flagged_and_never_poisons_statistics(em_run):
@@ -126,12 +182,12 @@ def test_divergence_is_flagged_and_never_poisons_statistics(em_run):
     assert all(0 < s < 100 for s in div["step"])
     # a further replica diverging (an edge start, NaN end point) is reported and
     # excluded: the per-eta statistics of the others are unchanged and finite
-    bad = {k: np.array(v_, copy=True) for k, v_ in data.items()}
+    bad = _copy(data)
     r = int(np.flatnonzero(bad["sweep_kind"] == 0)[0])
-    bad["sweep_status"][r], bad["sweep_stop"][r] = 4, 17
+    bad["sweep_status"][r], bad["sweep_stop"][r] = DIVERGED, 17
     bad["sweep_x"][r] = np.nan
     v2 = em.check(bad, pred, params)
-    assert v2.passed is False                          # an edge start did not converge
+    _fails(v2, "starts_converged")                     # an edge start did not converge
     assert 17 in v2.measured["diverged"]["step"]
     for e, row in v.measured["per_eta"].items():
         row2 = v2.measured["per_eta"][e]
@@ -144,7 +200,7 @@ def test_divergence_is_flagged_and_never_poisons_statistics(em_run):
 def test_figures_are_drawn(em_run, ss_run, en_run, tmp_path):
     for module, (data, pred, params) in ((em, em_run), (ss, ss_run), (en, en_run)):
         path = tmp_path / f"{module.ID}.png"
-        module.figure(data, pred, params, path)
+        figure_module(module).draw(data, pred, params, path)
         assert path.stat().st_size > 20_000
 
 
@@ -154,9 +210,9 @@ def test_figures_are_drawn(em_run, ss_run, en_run, tmp_path):
 def test_self_stabilization_passes(ss_run):
     data, pred, params = ss_run
     v = ss.check(data, pred, params)
-    assert v.passed, v.measured["failures"]
-    lo, hi = v.measured["ratio_range"]
-    assert 1 - ss.RATIO_TOL <= lo <= hi <= 1 + ss.RATIO_TOL
+    assert v.status == "pass", [c for c in v.criteria if not c.holds]
+    assert v.headline == "tracking"
+    assert v.measured["mechanism_ratio_deviation"] <= ss.RATIO_TOL
     assert len(v.measured["diverged"]) == len(params["etas"])
     net = v.measured["network"]
     assert net["max_dist_to_pgd_after_crossing"] <= ss.NET_TRACK_TOL
@@ -166,9 +222,8 @@ def test_self_stabilization_passes(ss_run):
 def test_self_stabilization_fails_with_wrong_beta(ss_run):
     data, pred, params = ss_run
     for scale in (0.5, 2.0):
-        v = ss.check(data, dict(pred, beta_scale=scale), params)
-        assert v.passed is False
-        assert any("mechanism" in f for f in v.measured["failures"])
+        _fails(ss.check(data, dict(pred, beta_scale=scale), params),
+               "mechanism_ratio_deviation")
 
 
 def test_self_stabilization_fails_with_wrong_constraint(ss_run, tmp_path, monkeypatch):
@@ -177,14 +232,31 @@ def test_self_stabilization_fails_with_wrong_constraint(ss_run, tmp_path, monkey
     # PGD onto S <= 2.2/eta on the toy: the tracking and the end points fail
     wrong = ss.predict(dict(params, cap_scale=1.1, network=None))
     v = ss.check(data, wrong, dict(params, network=None))
-    assert v.passed is False
-    assert any("tracking" in f for f in v.measured["failures"])
+    _fails(v, "tracking", "pgd_end_deviation", "gd_end_gap_over_eta")
     # on the network: gradient flow in place of the constrained trajectory fails
     data_, pred, params = ss_run
     wrong = dict(pred, net_pgd_x=data_["net_gf_x"])
-    v = ss.check(data_, wrong, params)
-    assert v.passed is False
-    assert any(f.startswith("network") for f in v.measured["failures"])
+    _fails(ss.check(data_, wrong, params), "net_end_pgd_over_flow")
+    # and a constrained trajectory said to hold a cap it exceeds
+    _fails(ss.check(data_, dict(pred, cap_scale=0.9), params), "net_pgd_over_cap")
+
+
+def test_self_stabilization_network_tracking_fails_far_from_pgd(ss_run):
+    data, pred, params = ss_run
+    x0 = data["net_x0"]                                 # PGD said to stay at the start
+    wrong = dict(pred, net_pgd_x=np.repeat(x0[None, :], pred["net_pgd_x"].shape[0], 0))
+    _fails(ss.check(data, wrong, params), "net_tracking")
+
+
+def test_self_stabilization_flags_runs_that_miss_the_edge_or_diverge(ss_run):
+    data, pred, params = ss_run
+    bad = _copy(data)
+    bad["gd_status_0"][0] = DIVERGED                    # a start meant to reach the edge
+    _fails(ss.check(bad, pred, params), "starts_through_edge")
+    bad = _copy(data)
+    div = bad["fac_0"] >= ss.DIVERGENT_FAC
+    bad["end_status_0"][div] = BUDGET                   # the fac = 3 start not flagged
+    _fails(ss.check(bad, pred, params), "divergent_starts_flagged")
 
 
 # ------------------------------------------------------------------ eos-network
@@ -193,7 +265,8 @@ def test_self_stabilization_fails_with_wrong_constraint(ss_run, tmp_path, monkey
 def test_eos_network_passes(en_run):
     data, pred, params = en_run
     v = en.check(data, pred, params)
-    assert v.passed, v.measured["failures"]
+    assert v.status == "pass", [c for c in v.criteria if not c.holds]
+    assert v.headline == "last_quarter_eta_S_over_2"
     assert len(v.measured["per_eta"]) == len(params["etas"]) >= 3
     for row in v.measured["per_eta"]:
         assert row["start"] < en.START_MAX              # progressive sharpening from below
@@ -204,7 +277,28 @@ def test_eos_network_fails_with_wrong_threshold(en_run):
     data, pred, params = en_run
     for factor in (1.25, 2.0):                          # 2/(1.25 eta), and 1/eta
         wrong = dict(pred, threshold=pred["threshold"] / factor)
-        assert en.check(data, wrong, params).passed is False
+        _fails(en.check(data, wrong, params), "last_quarter_eta_S_over_2",
+               "median_after_crossing")
+    # 4/eta: the sharpness never reaches the threshold
+    _fails(en.check(data, dict(pred, threshold=pred["threshold"] * 2), params),
+           "first_crossing_fraction")
+
+
+def test_eos_network_fails_when_starting_at_the_edge(en_run):
+    data, pred, params = en_run
+    bad = _copy(data)
+    bad["sharpness"][0] = 0.95 * 2 / bad["etas"]        # no progressive sharpening
+    _fails(en.check(bad, pred, params), "start_eta_S_over_2")
+
+
+def test_eos_network_fails_when_the_loss_does_not_fall_or_is_monotone(en_run):
+    data, pred, params = en_run
+    bad = _copy(data)
+    bad["loss"][-1] = 10 * bad["loss"][0]               # ends above its value at the edge
+    _fails(en.check(bad, pred, params), "loss_final_over_loss_at_crossing")
+    bad = _copy(data)
+    bad["loss"] = np.fmin.accumulate(bad["loss"], axis=0)   # never rises
+    _fails(en.check(bad, pred, params), "loss_increases_after_crossing")
 
 
 def test_eos_network_divergence_is_flagged_and_excluded(en_run):
@@ -215,3 +309,11 @@ def test_eos_network_divergence_is_flagged_and_excluded(en_run):
     assert 0 < v.measured["diverged"][0]["step"] < params["steps"]
     assert all(row["eta"] != params["diverge_eta"] for row in v.measured["per_eta"])
     assert all(np.isfinite(row["last_quarter_median"]) for row in v.measured["per_eta"])
+    bad = _copy(data)
+    bad["status"][-1] = BUDGET
+    _fails(en.check(bad, pred, params), "divergent_run_flagged")
+    bad = _copy(data)
+    bad["status"][0] = DIVERGED                         # a step size meant to converge
+    v = en.check(bad, pred, params)
+    _fails(v, "converging_runs_diverged")
+    assert len(v.measured["per_eta"]) == len(params["etas"]) - 1

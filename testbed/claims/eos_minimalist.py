@@ -3,15 +3,16 @@ step eta on f(x, y) = (x^2 y^2 - 1)^2 / 4 started where gradient flow would end 
 sharpness above 2/eta oscillates, then converges to a minimum whose sharpness sits
 just below 2/eta; across eta the dynamics bifurcate.
 
-What is tested, and whose statement it is. The paper's abstract (verified) says the
-final sharpness is "close to 2/eta", just below it, and that the global dynamics
-bifurcate; its footnote pins the eta-EoS minimum (sharpness exactly 2/eta). Its
-theorem's bound could not be read (see :mod:`testbed.theory.edge_of_stability`), so
-the quantitative predictions are the toy's own math, derived there:
+Whose statement it is. The paper's abstract (verified) says the final sharpness is
+"close to 2/eta", just below it, and that the global dynamics bifurcate; its footnote
+pins the eta-EoS minimum (sharpness exactly 2/eta). Its theorem's bound could not be
+read (see :mod:`testbed.theory.edge_of_stability`), so the quantitative predictions
+are the toy's own math, derived there:
 - the exact GD identity q' = q (1 - eta^2 u^2 p^2) (q = x^2 - y^2, p = x y,
-  u = p^2 - 1): all orders, checked per step to rounding;
+  u = p^2 - 1), all orders;
 - 2/eta - S_final = eta/2 + O(eta^3) for every start with S_GF > 2/eta (a slow-fast
   reduction of the toy's 1-D map, parameter-free after scaling; the eta/2 is ours);
+  starts with S_GF below 2/eta end at S_GF (q never grows), far from 2/eta;
 - for eta > 1/2 (no minimum is stable) the late iterates are the attractor of the
   balanced 1-D map g(p) = p (1 - eta (p^2 - 1) p)^2: flip at eta = 1/2 exactly,
   period doubling at eta_2, eta_3 computed from g.
@@ -19,47 +20,15 @@ the quantitative predictions are the toy's own math, derived there:
 Experiment (one ``testbed.run`` per part):
 1. sweep: for each eta, starts on gradient-flow orbits with S_GF = fac 2/eta and
    x0 y0 = p0 (fac in FACS, p0 in P0S: 9 edge-of-stability starts), controls with
-   fac = 0.8 (3 starts) and one start with fac = 3, from which GD diverges; 100/eta^2
-   steps (the oscillation dies on the time scale 1/eta^2, then |1 - eta S| =
-   1 - eta^2/2 per step).
+   fac = 0.8 (3 starts) and one start with fac = 3, from which GD diverges (flagged
+   with its step, in no statistic); 100/eta^2 steps (the oscillation dies on the time
+   scale 1/eta^2, then |1 - eta S| = 1 - eta^2/2 per step).
 2. traces: a few trajectories at every step (coordinates; loss, sharpness and
-   imbalance computed from them in closed form).
+   imbalance computed from them in closed form), for the identity.
 3. bifurcation: 3 starts per eta on a grid across 1/2, a transient, then the last
-   ``keep`` iterates recorded.
-
-Check, and why these tolerances:
-- identity: max over recorded steps of |q_{t+1} - q_t (1 - eta^2 u_t^2 p_t^2)| /
-  (x_{t+1}^2 + y_{t+1}^2) <= 1e-13. Both sides are computed from the same stored
-  iterates in a few float64 operations whose rounding is a few u = 1.1e-16 relative
-  to the magnitudes x^2 + y^2 (q is a difference of such terms); 1e-13 is ~1000 u.
-- converged: |u| < 1e-9 at the end (the rounding floor of u is ~1e-12 at eta = 0.02,
-  where x^2 ~ 50).
-- final sharpness of every converged edge-of-stability start: S_final < 2/eta (a
-  fixed point with eta S > 2 is linearly unstable, so none can be reached), and, for
-  eta <= 0.2, |S_final - (2/eta - eta/2)| <= 8 eta^3: the derived expansion is in
-  powers of eta^2, the next term is measured as -c eta^3 with c in [2.9, 4.0] for
-  eta in [0.05, 0.3] (c -> 4), so 8 eta^3 is twice the largest. At eta = 0.2, 0.1,
-  0.05 it is 0.064, 0.008, 0.001 against gaps of 0.073, 0.046, 0.0245: loose at the
-  largest eta, tight (4% of the gap) at the smallest, so a wrong coefficient (eta/4
-  or eta) fails there.
-- the coefficient itself: least squares of (2/eta - S_final)/eta = c0 - c2 eta^2 over
-  eta <= 0.1 gives c0 = 1/2 within 0.01 (the fit's remaining model error is the
-  eta^4 term, ~1e-3 at eta = 0.1).
-- controls (S_GF = 0.8 x 2/eta): 0.98 S_GF <= S_final <= S_GF (1 + 1e-9). The upper
-  bound is exact (q never grows under GD while eta |u| p < 1); the lower bound is a
-  calibrated margin over the measured effect of the transient (relative 7e-3 at
-  eta = 0.2, 1.0e-2 at eta = 0.3, both at p0 = 0.5, growing with eta and with the
-  start's distance from the valley): the end point stays at ~0.8 x 2/eta, far from
-  2/eta, so the pinning at 2/eta is specific to starts beyond the edge.
-- divergence: every fac = 3 start is flagged diverged with its step, and is in no
-  statistic.
-- bifurcation: for eta <= 0.49 every non-diverged start converged (late |x y| constant
-  to 1e-7) with eta S <= 2; for eta > 1/2 where g has an attracting cycle of period
-  k <= 8 with |multiplier| <= 0.9 (slow convergence near a flip is excluded), the late
-  iterates |x y| of GD are that cycle's points within 1e-6 and |q| < 1e-6 (balanced).
-  With multiplier <= 0.9 the cycle is reached geometrically (0.9^(transient/k) is far
-  below 1e-6); 1e-6 is far above rounding and far below the spacing of the cycles
-  of neighbouring eta on the grid.
+   ``keep`` iterates recorded; below 1/2 they must sit at a minimum, above it on the
+   attracting cycle of g where that cycle is reached fast (period <= 8, |multiplier|
+   <= 0.9).
 """
 from __future__ import annotations
 
@@ -68,7 +37,8 @@ import numpy as np
 from ..ensemble import run
 from ..registry import landscape
 from ..theory import edge_of_stability as th
-from ._base import Verdict
+from ..kernel import DIVERGED
+from ._base import Verdict, at_least, at_most, close, holds
 
 ID = "eos-minimalist"
 PAPER = ("Zhu, Wang, Wang, Zhou & Ge (2023), Understanding Edge-of-Stability Training "
@@ -99,7 +69,10 @@ GAP_ETA_MAX = 0.2
 FIT_ETA_MAX = 0.1
 C0_TOL = 0.01
 CONTROL_LOW = 0.98
+CONTROL_HIGH = 1.0 + 1e-9
+BELOW_HALF = 0.49        # bifurcation grid points checked for convergence to a minimum
 BIF_SPREAD = 1e-7
+BIF_U = 1e-6
 CYCLE_TOL = 1e-6
 MULT_MAX = 0.9
 MAX_PERIOD = 8
@@ -156,13 +129,13 @@ def experiment(params) -> dict:
     res = _gd(L, xb, eta_b, params["bif_transient"])
     status, stop = res.status.copy(), res.stop_step.copy()
     late = np.full((params["bif_keep"], 2, eta_b.size), np.nan)
-    alive = status != 4
+    alive = status != DIVERGED
     if alive.any():
         more = _gd(L, res.x[alive], eta_b[alive], params["bif_keep"] - 1, coords=(0, 1))
         late[:, :, alive] = more.traces["coords"]
-        gone = more.status == 4
+        gone = more.status == DIVERGED
         idx = np.flatnonzero(alive)[gone]
-        status[idx] = 4
+        status[idx] = DIVERGED
         stop[idx] = params["bif_transient"] + more.stop_step[gone]
     out.update(bif_eta=eta_b, bif_x0=xb, bif_late=late, bif_status=status, bif_stop=stop)
     return out
@@ -192,7 +165,7 @@ def _final_table(data):
     with np.errstate(invalid="ignore", over="ignore"):
         u = np.abs(x * x * y * y - 1.0)
         S = th.sharpness(x, y)
-    ok = (data["sweep_status"] != 4) & (u < CONVERGED_U)
+    ok = (data["sweep_status"] != DIVERGED) & (u < CONVERGED_U)
     return S, ok
 
 
@@ -222,23 +195,17 @@ def _late_sets(late):
 
 
 def check(data, prediction, params) -> Verdict:
-    eta = data["sweep_eta"]
-    kind = data["sweep_kind"]
+    eta, kind = data["sweep_eta"], data["sweep_kind"]
     S, ok = _final_table(data)
-    diverged = data["sweep_status"] == 4
-    # 1. the exact identity
-    id_err = _identity_error(data, prediction.get("identity_eta_scale", 1.0))
-    identity_ok = id_err <= IDENTITY_TOL
-    # 2. final sharpness of the edge-of-stability starts
-    edge = (kind == 0)
+    edge, ctrl, div_rows = kind == 0, kind == 1, kind == 2
     edge_ok = edge & ok
+    # final sharpness of the edge-of-stability starts against the derived law
     pred_table = dict(zip(np.round(prediction["etas"], 12), prediction["final_sharpness"]))
     S_pred = np.array([pred_table[e] for e in np.round(eta, 12)])
-    all_converged = bool(np.all(ok[edge]))
-    below = bool(np.all(S[edge_ok] < 2.0 / eta[edge_ok]))
-    near = edge_ok & (eta <= GAP_ETA_MAX + 1e-12)
     dev = np.abs(S - S_pred)
-    law_ok = bool(np.all(dev[near] <= GAP_CUBIC * eta[near] ** 3))
+    near = edge_ok & (eta <= GAP_ETA_MAX + 1e-12)
+    law = float(np.max(dev[near] / eta[near] ** 3)) if near.any() else float("nan")
+    top = float(np.max(eta[edge_ok] * S[edge_ok] / 2)) if edge_ok.any() else float("nan")
     per_eta = {}
     for e in np.unique(eta):
         m = edge_ok & (eta == e)
@@ -246,52 +213,75 @@ def check(data, prediction, params) -> Verdict:
             per_eta[float(e)] = {"S_final_median": float(np.median(S[m])),
                                  "gap_over_eta": float(np.median((2 / e - S[m]) / e)),
                                  "spread": float(np.ptp(S[m])),
-                                 "max_dev_from_prediction": float(dev[m].max()),
-                                 "tolerance": float(GAP_CUBIC * e ** 3)
-                                 if e <= GAP_ETA_MAX + 1e-12 else None}
+                                 "max_dev_over_eta3": float(dev[m].max() / e ** 3)}
     fit_e = np.array([e for e in per_eta if e <= FIT_ETA_MAX + 1e-12])
+    c0 = c2 = float("nan")
     if fit_e.size >= 2:
         g = np.array([per_eta[e]["gap_over_eta"] for e in fit_e])
         A = np.stack([np.ones_like(fit_e), -fit_e ** 2], axis=1)
-        c0, c2 = np.linalg.lstsq(A, g, rcond=None)[0]
-    else:
-        c0 = c2 = float("nan")
-    c0_ok = bool(abs(c0 - prediction["gap_coefficient"]) <= C0_TOL)
-    # 3. controls
-    ctrl = (kind == 1)
+        c0, c2 = (float(c) for c in np.linalg.lstsq(A, g, rcond=None)[0])
+    # controls: S_final / S_GF of the start
     S_gf = th.sharpness_gf(data["sweep_x0"][:, 0] ** 2 - data["sweep_x0"][:, 1] ** 2)
-    ratio = S / S_gf
-    control_ok = bool(np.all(ok[ctrl]) and np.all(ratio[ctrl] <= 1 + 1e-9)
-                      and np.all(ratio[ctrl] >= CONTROL_LOW))
-    # 4. divergence flagged, with the step
-    div_rows = kind == 2
-    div_ok = bool(np.all(diverged[div_rows]) and np.all(data["sweep_stop"][div_rows] > 0))
-    # 5. bifurcation
+    ratio = (S / S_gf)[ctrl & ok]
+    r_lo, r_hi = (float(ratio.min()), float(ratio.max())) if ratio.size else (np.nan,) * 2
+    # divergence flagged, with its step
+    diverged = data["sweep_status"] == DIVERGED
+    n_flagged = int(np.sum(diverged[div_rows] & (data["sweep_stop"][div_rows] > 0)))
     bif = _check_bifurcation(data, prediction)
-    passed = (identity_ok and all_converged and below and law_ok and c0_ok and control_ok
-              and div_ok and bif["ok"])
-    return Verdict(
-        passed=passed,
-        measured={"identity_max_rel_error": id_err,
-                  "edge_starts_converged": all_converged,
-                  "all_final_below_2_over_eta": below,
-                  "per_eta": per_eta,
-                  "fit_gap_over_eta": {"c0": float(c0), "c2": float(c2)},
-                  "control_S_final_over_S_GF": [float(ratio[ctrl].min()),
-                                                float(ratio[ctrl].max())],
-                  "diverged": {"eta": eta[diverged].tolist(),
-                               "step": data["sweep_stop"][diverged].tolist()},
-                  "bifurcation": {k: v for k, v in bif.items() if k != "ok"}},
-        predicted={"S_final": "2/eta - eta/2 (toy's own slow-fast reduction)",
-                   "gap_coefficient": prediction["gap_coefficient"],
-                   "identity": "q' = q (1 - eta^2 u^2 p^2)",
-                   "flip_points": prediction["flip_points"].tolist()},
-        tolerance={"identity": IDENTITY_TOL, "S_final": f"{GAP_CUBIC} eta^3 for eta <= "
-                   f"{GAP_ETA_MAX}", "c0": C0_TOL, "control": [CONTROL_LOW, 1.0],
-                   "cycle_points": CYCLE_TOL},
-        reason=("identity: a few float64 roundings relative to x^2 + y^2; S_final: next "
-                "order of the eta^2 expansion, measured coefficient <= 4, doubled; cycles: "
-                "geometric convergence with multiplier <= 0.9"))
+    starts = edge | ctrl
+    criteria = [
+        at_most("identity_max_rel_error", _identity_error(
+            data, prediction.get("identity_eta_scale", 1.0)), IDENTITY_TOL,
+            "|q_{t+1} - q_t (1 - eta^2 u^2 p^2)| / (x^2 + y^2): both sides come from the "
+            "same stored iterates in a few float64 operations, a few u = 1.1e-16 each; "
+            "the bound is ~1000 u"),
+        at_least("starts_converged", float(np.mean(ok[starts])), 1.0,
+                 f"every edge and control start ends with |x^2 y^2 - 1| < {CONVERGED_U:g} "
+                 f"(the rounding floor is ~1e-12 at eta = 0.02)", science=True),
+        holds("max_eta_S_final_over_2", top, "< 1",
+              "a minimum with eta S > 2 is linearly unstable, so GD cannot end there; the "
+              "paper's 'just below 2/eta'", bool(top < 1.0), tolerance="strict",
+              science=True),
+        at_most("final_sharpness_law", law, GAP_CUBIC,
+                f"max over eta <= {GAP_ETA_MAX} of |S_final - (2/eta - eta/2)| / eta^3: the "
+                f"next order of the derived eta^2 expansion is -c eta^3 with c measured in "
+                f"[2.9, 4.0] (c -> 4), and the bound is twice the largest; a wrong "
+                f"coefficient (eta/4, eta) fails at the smallest eta"),
+        close("gap_coefficient", c0, prediction["gap_coefficient"], C0_TOL,
+              f"least squares of (2/eta - S_final)/eta = c0 - c2 eta^2 over eta <= "
+              f"{FIT_ETA_MAX}: the fit's remaining model error is the eta^4 term, ~1e-3 at "
+              f"eta = 0.1"),
+        at_most("control_S_final_over_S_GF_max", r_hi, CONTROL_HIGH,
+                "exact: q never grows under GD while eta |u| p < 1, so a start below the "
+                "edge ends at most at its gradient-flow sharpness (1e-9: rounding)"),
+        at_least("control_S_final_over_S_GF_min", r_lo, CONTROL_LOW,
+                 "calibrated margin over the measured effect of the transient (relative "
+                 "7e-3 at eta = 0.2, 1e-2 at eta = 0.3): controls end at ~0.8 x 2/eta, so "
+                 "the pinning at 2/eta is specific to starts beyond the edge"),
+        holds("divergent_starts_flagged", n_flagged, int(div_rows.sum()),
+              f"every fac = {DIVERGENT_FAC:g} start must be flagged diverged with its step "
+              f"(and is in no statistic)", n_flagged == int(div_rows.sum())),
+        holds("bif_below_half_not_converged", bif["below_failures"], 0,
+              f"for eta <= {BELOW_HALF} a minimum is stable: late |x y| constant to "
+              f"{BIF_SPREAD:g}, |u| < {BIF_U:g} and eta S <= 2; rounding is far below",
+              bif["below_failures"] == 0 and bif["below_checked"] > 0,
+              tolerance=f"spread {BIF_SPREAD:g}, |u| {BIF_U:g}"),
+        holds("bif_cycle_mismatches", bif["cycle_failures"], 0,
+              f"for eta > 1/2 with an attracting cycle of g of period <= {MAX_PERIOD} and "
+              f"|multiplier| <= {MULT_MAX}: reached geometrically within the transient; "
+              f"{CYCLE_TOL:g} is far above rounding and far below the spacing of the cycles "
+              f"of neighbouring eta",
+              bif["cycle_failures"] == 0 and bif["cycles_checked_by_period"].get("2", 0) > 0,
+              tolerance=f"{CYCLE_TOL:g} per cycle point and on |q|"),
+    ]
+    evidence = {
+        "per_eta": per_eta, "fit_gap_over_eta": {"c0": c0, "c2": c2},
+        "diverged": {"eta": eta[diverged].tolist(),
+                     "step": data["sweep_stop"][diverged].tolist()},
+        "flip_points": np.asarray(prediction["flip_points"]).tolist(),
+        "bifurcation": {k: v for k, v in bif.items()
+                        if k not in ("below_failures", "cycle_failures")}}
+    return Verdict(criteria, evidence, headline="gap_coefficient")
 
 
 def _check_bifurcation(data, prediction) -> dict:
@@ -301,18 +291,19 @@ def _check_bifurcation(data, prediction) -> dict:
     late = data["bif_late"]
     pe = np.round(prediction["bif_eta"], 12)
     index = {e: i for i, e in enumerate(pe)}
-    fails, checked_below, checked_cycles = [], 0, {}
+    fails, below_fail, cycle_fail, checked_below, checked_cycles = [], 0, 0, 0, {}
     for r, e in enumerate(eta):
-        if status[r] == 4 or sets[r] is None:
+        if status[r] == DIVERGED or sets[r] is None:
             continue
         i = index[np.round(e, 12)]
         x, y = late[-1, 0, r], late[-1, 1, r]
-        if e <= 0.49:
+        if e <= BELOW_HALF:
             spread = float(np.ptp(np.abs(late[:, 0, r] * late[:, 1, r])))
             Sf = float(th.sharpness(x, y))
-            if not (spread < BIF_SPREAD and abs(x * x * y * y - 1) < 1e-6
+            if not (spread < BIF_SPREAD and abs(x * x * y * y - 1) < BIF_U
                     and e * Sf <= 2 + 1e-9):
                 fails.append({"eta": float(e), "replica": r, "spread": spread})
+                below_fail += 1
             checked_below += 1
         elif e > 0.5:
             k = int(prediction["bif_period"][i])
@@ -326,134 +317,13 @@ def _check_bifurcation(data, prediction) -> dict:
             if not good:
                 fails.append({"eta": float(e), "replica": r, "got": got[:8].tolist(),
                               "predicted": pts.tolist()})
+                cycle_fail += 1
             checked_cycles[k] = checked_cycles.get(k, 0) + 1
-    div = status == 4
+    div = status == DIVERGED
     per_eta_div = {}
     for e, s in zip(eta[div], data["bif_stop"][div]):
         per_eta_div.setdefault(float(e), []).append(int(s))
-    ok = (not fails and checked_below > 0 and checked_cycles.get(2, 0) > 0)
-    return {"ok": ok, "failures": fails[:10], "n_failures": len(fails),
-            "converged_checked_below_half": checked_below,
+    return {"below_failures": below_fail, "cycle_failures": cycle_fail,
+            "failures": fails[:10], "below_checked": checked_below,
             "cycles_checked_by_period": {str(k): v for k, v in sorted(checked_cycles.items())},
             "diverged_steps_by_eta": per_eta_div}
-
-
-def band(ax, t, v, color, width=None, alpha=0.35, label=None):
-    """Draw an oscillating trace as the band between its running min and max over
-    windows of ``width`` steps (cheap to render, and the oscillation stays visible)."""
-    n = v.shape[0]
-    width = width or max(1, n // 400)
-    m = n // width
-    if m == 0:
-        return
-    w = v[:m * width].reshape(m, width)
-    with np.errstate(invalid="ignore"):
-        lo, hi = np.nanmin(w, axis=1), np.nanmax(w, axis=1)
-    tt = t[:m * width].reshape(m, width)[:, 0]
-    ax.fill_between(tt, lo, hi, color=color, alpha=alpha, lw=0, label=label)
-
-
-def figure(data, prediction, params, path) -> None:
-    from .. import plotting
-    plt = plotting.pyplot()
-    fig, ax = plt.subplots(3, 3, figsize=(15, 12))
-    eta, kind = data["sweep_eta"], data["sweep_kind"]
-    S, ok = _final_table(data)
-    grid = np.geomspace(eta.min() * 0.9, eta.max() * 1.1, 200)
-    # (a) eta S_final / 2 against eta
-    a = ax[0, 0]
-    for k, lab, mk in ((0, "edge starts (S_GF > 2/eta)", "o"), (1, "controls (S_GF = 0.8 x 2/eta)", "s")):
-        m = ok & (kind == k)
-        a.plot(eta[m], eta[m] * S[m] / 2, mk, ms=4, alpha=0.6, label=lab)
-    a.plot(grid, np.ones_like(grid), "k:", label="2/eta")
-    a.plot(grid, grid * th.final_sharpness(grid) / 2, "r--", lw=1,
-           label="predicted 2/eta - eta/2")
-    a.set(xscale="log", xlabel="eta", ylabel="eta * S_final / 2",
-          title="final sharpness (units of 2/eta)")
-    a.legend(fontsize=7)
-    # (b) gap against eta
-    b = ax[0, 1]
-    m = ok & (kind == 0)
-    b.loglog(eta[m], 2 / eta[m] - S[m], "o", ms=4, label="measured 2/eta - S_final")
-    b.loglog(grid, grid / 2, "r--", lw=1, label="predicted eta/2")
-    lo = np.clip(grid / 2 - GAP_CUBIC * grid ** 3, 1e-6, None)
-    gm = grid <= GAP_ETA_MAX
-    b.fill_between(grid[gm], lo[gm], (grid / 2 + GAP_CUBIC * grid ** 3)[gm], color="r",
-                   alpha=0.12, label=f"tolerance +-{GAP_CUBIC:g} eta^3")
-    b.set(xlabel="eta", ylabel="2/eta - S_final", title="the gap below 2/eta")
-    b.legend(fontsize=7)
-    # (c) bifurcation diagram across eta
-    c = ax[0, 2]
-    be, late, st = data["bif_eta"], data["bif_late"], data["bif_status"]
-    pl = np.abs(late[:, 0, :] * late[:, 1, :])
-    alive = st != 4
-    c.plot(np.repeat(be[alive][None, :], pl.shape[0], 0).ravel(), pl[:, alive].ravel(),
-           ".", color="C0", ms=1.5, alpha=0.5)
-    pe, pp = prediction["bif_eta"], prediction["bif_points"]
-    for k in range(pp.shape[1]):
-        c.plot(pe, pp[:, k], "_", color="r", ms=5, alpha=0.7)
-    c.plot([], [], "_", color="r", label="attracting cycle of the balanced map g")
-    c.plot([], [], ".", color="C0", label="GD late iterates |x y|")
-    dv = np.unique(be[~alive])
-    c.plot(dv, np.full(dv.size, 0.02), "x", color="k", ms=4, label="diverged (some start)")
-    for f in prediction["flip_points"]:
-        c.axvline(f, color="grey", ls=":", lw=0.8)
-    c.set(xlabel="eta", ylabel="late |x y|", title="bifurcation diagram", ylim=(0, 1.5))
-    c.legend(fontsize=7, loc="lower left")
-    # traces
-    xy = data["trace_xy"]
-    x, y = xy[:, 0, :], xy[:, 1, :]
-    teta = data["trace_eta"]
-    t = np.arange(xy.shape[0])
-    cols = plotting.palette(len(teta))
-    labels = [f"eta={e:g}, S_GF={f:g} x 2/eta, x0y0={p:g}" for e, f, p in
-              zip(teta, data["trace_fac"], data["trace_p0"])]
-    for j in range(len(teta)):
-        band(ax[1, 0], t, np.maximum(th.loss(x[:, j], y[:, j]), 1e-30), cols[j], alpha=0.6)
-        ax[1, 0].plot([], [], color=cols[j], label=labels[j])
-        band(ax[1, 1], t, teta[j] * th.sharpness(x[:, j], y[:, j]) / 2, cols[j])
-        ax[1, 1].plot(t, teta[j] * th.sharpness_gf(x[:, j] ** 2 - y[:, j] ** 2) / 2,
-                      color=cols[j], lw=1.5, ls="--")
-        ax[1, 2].plot(t, (x[:, j] ** 2 - y[:, j] ** 2) * teta[j], color=cols[j], lw=1.2)
-    ax[1, 0].set(xlabel="step", ylabel="loss", title="loss (non-monotone at the edge)",
-                 ylim=(1e-26, 1), yscale="log")
-    ax[1, 0].legend(fontsize=6)
-    ax[1, 1].axhline(1.0, color="k", ls=":", label="2/eta")
-    ax[1, 1].set(xlabel="step", ylabel="eta S / 2", ylim=(0, 3),
-                 title="sharpness S(theta_t) (band: its oscillation), S_GF(q_t) (dashed)")
-    ax[1, 1].legend(fontsize=7)
-    ax[1, 2].axhline(np.sqrt(1 - 4 * teta[1] ** 2), color="k", ls=":",
-                     label="eta-EoS minimum: eta q* = sqrt(1 - 4 eta^2)")
-    ax[1, 2].set(xlabel="step", ylabel="eta (x^2 - y^2)",
-                 title="imbalance (shrinks only while the loss oscillates)")
-    ax[1, 2].legend(fontsize=7)
-    # (g) bifurcation in time (fac = 2 start)
-    j = 2
-    g = ax[2, 0]
-    g.plot(t, x[:, j] * y[:, j], ".", color="C3", ms=1, alpha=0.6)
-    g.set(xlabel="step", ylabel="x y", title=f"x y along one run ({labels[j]})")
-    # (h) period against eta
-    h = ax[2, 1]
-    per = np.array([len(s) if s is not None else 0 for s in _late_sets(late)])
-    per = np.where(st == 4, -1, per)
-    h.plot(be, np.where(per > 0, per, np.nan), "o", ms=3, label="GD: distinct late |x y|")
-    h.plot(pe, np.where(prediction["bif_period"] > 0, prediction["bif_period"], np.nan), "r.",
-           ms=3, label="predicted period (g)")
-    h.set(yscale="log", xlabel="eta", ylabel="period", title="period of the late oscillation")
-    h.legend(fontsize=7)
-    # (i) identity residual
-    i_ = ax[2, 2]
-    pred = th.gd_identity(x[:-1], y[:-1], teta[None, :])
-    err = np.abs(x[1:] ** 2 - y[1:] ** 2 - pred) / (x[1:] ** 2 + y[1:] ** 2)
-    for j in range(len(teta)):
-        band(i_, t[1:], np.maximum(err[:, j], 1e-18), cols[j], alpha=0.5)
-    i_.set_yscale("log")
-    i_.axhline(IDENTITY_TOL, color="k", ls=":", label="tolerance")
-    i_.set(xlabel="step", ylabel="relative residual", ylim=(1e-18, 1e-10),
-           title="q' = q (1 - eta^2 u^2 p^2): residual per step")
-    i_.legend(fontsize=7)
-    from matplotlib.ticker import NullFormatter
-    for a_ in fig.axes:
-        if a_.get_xscale() == "log":
-            a_.xaxis.set_minor_formatter(NullFormatter())
-    plotting.save(fig, path)

@@ -16,32 +16,27 @@ steps; the sharpness at each recorded point is the algebraically largest Hessian
 eigenvalue by Lanczos (ARPACK, warm-started from the previous eigenvector) on exact
 Hessian-vector products, converged to 1e-10 relative. (The engine's observer,
 ``observe=("sharpness",)``, computes the same quantity from a fixed number of Lanczos
-steps, as benchmark B4 does; here the values are converged, so that the band below
-is not blurred by the estimator.) A step size from which GD diverges is included: it
-must be flagged diverged with its step and stay out of every statistic.
+steps, as benchmark B4 does; here the values are converged, so that the band is not
+blurred by the estimator.) A step size from which GD diverges is included: it must be
+flagged diverged with its step and stay out of every statistic.
 
-Check, and why these tolerances:
-- progressive sharpening: eta S(0)/2 <= 0.9 (every run starts well below the edge)
-  and eta S/2 reaches 1 at some observation t* in the first 3/4 of the run.
-- edge of stability: over the last quarter of the run every observed eta S/2 lies in
-  [0.9, 1.1] (the acceptance band of the issue; the paper's wording is "hovers just
-  above 2/eta" -- its own numerical band could not be read), and the median of
-  eta S/2 over all observations after t* lies in [0.95, 1.10] (the band of
-  claims-part2 5b). The estimator's error (1e-10 relative) is negligible against
-  the band; the band is not a statement of sampling error but of what "hovers at
-  2/eta" means operationally.
-- the loss keeps falling, non-monotonically: loss at the end below the loss at t*,
-  and at least one observed increase of the loss after t*.
-- the diverging step size is flagged (status diverged, with its step).
-A deliberately wrong threshold (2/eta replaced by 2/(1.25 eta) or 1/eta) fails.
+Prediction: eta S / 2 starts below 1, reaches 1 within the first three quarters of
+the run, then stays at 1 (the paper's wording is "hovers just above 2/eta"; its own
+numerical band could not be read, so the bands are operational definitions of
+"hovers"), while the loss ends below its value at the crossing and rises at some
+observation after it. Past the crossing the trajectory is chaotic in the rounding
+(the oscillation along the top eigenvector amplifies differences of one ulp), so
+the criteria are statistics of the edge phase -- extremes over the last quarter,
+medians -- which hold on any machine, not values of one trajectory.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..ensemble import run
+from ..kernel import DIVERGED
 from ..theory.edge_of_stability import top_eigenpair
-from ._base import Verdict
+from ._base import Verdict, at_least, at_most, holds
 
 ID = "eos-network"
 PAPER = ("Cohen, Kaur, Li, Kolter & Talwalkar (2021), Gradient Descent on Neural Networks "
@@ -55,6 +50,8 @@ SCALES = {
               "diverge_eta": 12.0, "steps": 3000, "stride": 25, "init_seed": 0, "seed": 0},
 }
 START_MAX = 0.9
+CROSS_BY = 0.75             # eta S / 2 reaches 1 within this fraction of the run
+LAST = 0.25                 # the band is checked over this last fraction of the run
 BAND = (0.9, 1.1)
 MEDIAN_BAND = (0.95, 1.10)
 LANCZOS_TOL = 1e-10
@@ -91,103 +88,99 @@ def predict(params) -> dict:
     return {"etas": etas, "threshold": 2.0 / etas, "band": BAND}
 
 
-def _analyse(data, prediction):
+def _stat(f, v) -> float | None:
+    return float(f(v)) if v.size else None
+
+
+def _analyse(data, prediction, n_eta):
+    """Per step size meant to reach the edge and not diverged: where eta S / 2 starts,
+    when it first reaches 1, its extremes and medians, and the loss around it."""
     rows = []
     S, loss, steps = data["sharpness"], data["loss"], data["steps"]
     T = int(steps[-1])
-    for r, eta in enumerate(data["etas"]):
-        if data["status"][r] == 4:
+    for r, eta in enumerate(data["etas"][:n_eta]):
+        if data["status"][r] == DIVERGED:
             continue
         v = S[:, r] / prediction["threshold"][r]               # S / (2/eta)
         ok = np.isfinite(v)
         cross = np.flatnonzero(ok & (v >= 1.0))
         t_star = int(cross[0]) if cross.size else None
-        last = ok & (steps >= 0.75 * T)
+        last = v[ok & (steps >= (1 - LAST) * T)]
         after = ok & (np.arange(v.size) >= (t_star if t_star is not None else v.size))
         lv = loss[:, r]
         inc = int(np.sum(np.diff(lv[after]) > 0)) if after.sum() > 1 else 0
         rows.append({
             "eta": float(eta), "start": float(v[0]),
             "first_crossing_step": int(steps[t_star]) if t_star is not None else None,
-            "last_quarter_min": float(v[last].min()), "last_quarter_max": float(v[last].max()),
-            "last_quarter_median": float(np.median(v[last])),
-            "median_after_crossing": float(np.median(v[after])) if after.any() else None,
+            "last_quarter_min": _stat(np.min, last), "last_quarter_max": _stat(np.max, last),
+            "last_quarter_median": _stat(np.median, last),
+            "median_after_crossing": _stat(np.median, v[after]),
             "loss_at_crossing": float(lv[t_star]) if t_star is not None else None,
-            "loss_final": float(lv[ok][-1]), "loss_increases_after_crossing": inc})
+            "loss_final": float(lv[ok][-1]) if ok.any() else None,
+            "loss_increases_after_crossing": inc})
     return rows
 
 
+def _span(rows, key) -> list:
+    """[lowest, highest] of a per-run value (NaN if any run lacks it, or no run)."""
+    v = np.array([np.nan if r[key] is None else r[key] for r in rows], float)
+    return [float(v.min()), float(v.max())] if v.size else [float("nan")] * 2
+
+
 def check(data, prediction, params) -> Verdict:
-    rows = _analyse(data, prediction)
-    fails = []
-    T = int(data["steps"][-1])
-    for row in rows:
-        e = row["eta"]
-        if not row["start"] <= START_MAX:
-            fails.append(f"eta={e}: starts at eta S/2 = {row['start']:.3f} > {START_MAX}")
-        if row["first_crossing_step"] is None or row["first_crossing_step"] > 0.75 * T:
-            fails.append(f"eta={e}: the sharpness never reached 2/eta in the first 3/4")
-            continue
-        if not (BAND[0] <= row["last_quarter_min"] and row["last_quarter_max"] <= BAND[1]):
-            fails.append(f"eta={e}: last quarter eta S/2 in [{row['last_quarter_min']:.3f}, "
-                         f"{row['last_quarter_max']:.3f}], outside {BAND}")
-        m = row["median_after_crossing"]
-        if not (MEDIAN_BAND[0] <= m <= MEDIAN_BAND[1]):
-            fails.append(f"eta={e}: median after crossing {m:.3f} outside {MEDIAN_BAND}")
-        if not row["loss_final"] < row["loss_at_crossing"]:
-            fails.append(f"eta={e}: the loss did not decrease after the crossing")
-        if not row["loss_increases_after_crossing"] >= 1:
-            fails.append(f"eta={e}: no observed increase of the loss after the crossing")
     n_eta = len(params["etas"])
-    if len(rows) != n_eta:
-        fails.append(f"{n_eta - len(rows)} of the step sizes meant to converge diverged")
-    div = data["status"][n_eta:] == 4
+    rows = _analyse(data, prediction, n_eta)
+    T = int(data["steps"][-1])
+    crossed = [r for r in rows if r["first_crossing_step"] is not None]
+    cross_frac = max((r["first_crossing_step"] / T if r["first_crossing_step"] is not None
+                      else float("inf")) for r in rows) if rows else float("nan")
+    band_lh = _span(rows, "last_quarter_min")[:1] + _span(rows, "last_quarter_max")[1:]
+    med = _span(crossed, "median_after_crossing")
+    loss_ratio = _span([{"x": None if r["loss_final"] is None else
+                         r["loss_final"] / r["loss_at_crossing"]} for r in crossed], "x")[1]
+    increases = _span(crossed, "loss_increases_after_crossing")[0]
+    div = data["status"][n_eta:] == DIVERGED
     diverged = [{"eta": float(e), "step": int(s)} for e, s, d in
                 zip(data["etas"][n_eta:], data["stop_step"][n_eta:], div) if d]
-    if not np.all(div):
-        fails.append(f"eta={params['diverge_eta']} was expected to diverge and did not")
-    return Verdict(
-        passed=not fails,
-        measured={"per_eta": rows, "diverged": diverged, "failures": fails,
-                  "d": int(data["d"])},
-        predicted={"threshold": "2/eta", "band": list(BAND), "median_band": list(MEDIAN_BAND),
-                   "start_below": START_MAX},
-        tolerance={"last_quarter_band": list(BAND), "median_after_crossing": list(MEDIAN_BAND),
-                   "lanczos_tol": LANCZOS_TOL},
-        reason=("band of the issue (last quarter) and of claims-part2 5b (median); the "
-                "sharpness is converged to 1e-10 relative, far inside the band"))
-
-
-def figure(data, prediction, params, path) -> None:
-    from .. import plotting
-    plt = plotting.pyplot()
-    fig, ax = plt.subplots(1, 3, figsize=(16, 4.6))
-    steps, S, loss = data["steps"], data["sharpness"], data["loss"]
-    n_eta = len(params["etas"])
-    cols = plotting.palette(n_eta)
-    for r in range(n_eta):
-        if data["status"][r] == 4:
-            continue
-        eta, c = data["etas"][r], cols[r]
-        ax[0].plot(steps, loss[:, r], color=c, lw=1.2, label=f"eta = {eta:g}")
-        ax[1].plot(steps, S[:, r], color=c, lw=1.2)
-        ax[1].axhline(prediction["threshold"][r], color=c, ls=":", lw=1.2)
-        ax[2].plot(steps, eta * S[:, r] / 2, color=c, lw=1.0, label=f"eta = {eta:g}")
-    div = [(data["etas"][r], data["stop_step"][r]) for r in range(data["etas"].size)
-           if data["status"][r] == 4]
-    ax[0].set(yscale="log", xlabel="step", ylabel="train loss",
-              title="train loss" + (" (diverged: " + ", ".join(
-                  f"eta={e:g} at step {s}" for e, s in div) + ")" if div else ""))
-    ax[0].legend(fontsize=8)
-    ax[1].set(xlabel="step", ylabel="sharpness (top Hessian eigenvalue)",
-              title="sharpness; dotted: 2/eta", ylim=(0, 1.25 * np.nanmax(
-                  prediction["threshold"][:n_eta])))
-    T = steps[-1]
-    ax[2].axhspan(*BAND, color="grey", alpha=0.15, label="[0.9, 1.1]")
-    ax[2].axvspan(0.75 * T, T, color="C1", alpha=0.08, label="last quarter")
-    ax[2].axhline(1.0, color="k", ls=":")
-    ax[2].set(xlabel="step", ylabel="eta S / 2", ylim=(0, 1.5),
-              title=f"sharpness in units of 2/eta ({'-'.join(map(str, params['widths']))} tanh, "
-                    f"n = {params['n']}, d = {int(data['d'])})")
-    ax[2].legend(fontsize=8)
-    plotting.save(fig, path)
+    lost = [float(e) for e, st in zip(data["etas"][:n_eta], data["status"][:n_eta])
+            if st == DIVERGED]
+    criteria = [
+        holds("last_quarter_eta_S_over_2", band_lh, 1.0,
+              "eta S / 2 over the last quarter of every run, lowest and highest: the "
+              "acceptance band for 'hovers at 2/eta' (the paper's own could not be read); "
+              f"the sharpness is converged to {LANCZOS_TOL:g} relative, and the extremes "
+              "of the chaotic edge phase move by ~0.01 under rounding-level perturbations "
+              "(0.993-1.005 and 1.043-1.065 over 10 runs at the quick scale, 0.996-0.997 and "
+              "1.03-1.04 over 7 at the paper scale), far inside the band",
+              BAND[0] <= band_lh[0] and band_lh[1] <= BAND[1],
+              tolerance=list(BAND), science=True),
+        holds("median_after_crossing", med, 1.0,
+              "median of eta S / 2 over all observations after the first crossing, lowest "
+              "and highest over the step sizes: the band of claims-part2 5b; the median of "
+              "the edge phase moves by < 0.005 under rounding-level perturbations (10 runs "
+              "at the quick scale, 7 at the paper scale), far inside the band",
+              MEDIAN_BAND[0] <= med[0] and med[1] <= MEDIAN_BAND[1],
+              tolerance=list(MEDIAN_BAND), science=True),
+        at_most("start_eta_S_over_2", _span(rows, "start")[1], START_MAX,
+                "progressive sharpening needs every run to start well below the edge "
+                "(one shared start, before any chaos)", science=True),
+        at_most("first_crossing_fraction", cross_frac, CROSS_BY,
+                "eta S / 2 reaches 1 within the first three quarters of the run, leaving "
+                "the last quarter for the edge phase", science=True),
+        at_most("loss_final_over_loss_at_crossing", loss_ratio, 1.0,
+                "the loss keeps decreasing at the edge: it ends below its value at the "
+                "first crossing, for every step size (largest ratio)", science=True),
+        at_least("loss_increases_after_crossing", increases, 1,
+                 "non-monotone: at least one observed increase of the loss after the "
+                 "crossing, for every step size (fewest)", science=True),
+        holds("converging_runs_diverged", len(lost), 0,
+              "the step sizes meant to reach the edge must train to the end, self-"
+              "stabilised (a diverged one is flagged with its step and in no statistic)",
+              not lost, science=True),
+        holds("divergent_run_flagged", len(diverged), int(div.size),
+              f"eta = {params['diverge_eta']:g} is far beyond any edge and must be flagged "
+              "diverged with its step", bool(np.all(div))),
+    ]
+    evidence = {"per_eta": rows, "diverged": diverged, "diverged_meant_to_converge": lost,
+                "d": int(data["d"]), "lanczos_tol": LANCZOS_TOL}
+    return Verdict(criteria, evidence, headline="last_quarter_eta_S_over_2")

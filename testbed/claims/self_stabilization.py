@@ -11,58 +11,38 @@ y' - y = eta (alpha - beta x^2/2) (reconstructed), its evaluation on the toy
 (beta = 16 q^2/s, x = u/(2 sqrt s)), the projection used for PGD, and every
 tolerance. The paper's own agreement levels could not be read.
 
+Math on the toy. The exact identity q' = q (1 - eta^2 u^2 p^2) gives the per-step
+drop of the sharpness S_GF(q) of the projected point; the cubic-Taylor prediction is
+-(eta/2) beta x^2 = -2 eta q^2 u^2 / s^2, and their ratio is eta s p^2 = 1 + O(eps) at
+the edge (eps = eta S_GF - 2). PGD onto {S <= 2/eta} ends at the eta-EoS minimum,
+S = 2/eta; GD ends eta/2 - O(eta^3) below it (see eos-minimalist).
+
 Experiment: GD from starts on gradient-flow orbits with S_GF = fac x 2/eta (fac > 1,
 so the edge is reached) and x0 y0 = p0, every step recorded for 25/eta^2 steps; and
-the same starts run 100/eta^2 steps for the end points. Prediction: PGD onto
+the same starts run 100/eta^2 steps for the end points; one start with fac = 3, from
+which GD diverges (flagged with its step, in no statistic). Prediction: PGD onto
 {S(theta) <= 2/eta} (projection by Newton steps along grad S) from the same starts --
 the constrained trajectory (:func:`~testbed.theory.edge_of_stability.constrained_trajectory`,
 the iteration of rule ``projected_gd`` with projection ``sharpness_cap(2/eta)``).
+Tracking is checked for starts with fac <= 1.2 (entering the edge from nearby, where
+the local analysis applies); starts with fac >= 1.5 enter a chaotic phase far from
+the stable set (sharpness swinging between 0 and > 4/eta) and are reported only.
+The alternative without self-stabilisation, gradient flow (which conserves q),
+scores exactly 1 on the tracking measure.
 
-Check, and why these tolerances:
-- mechanism (cubic-Taylor self-stabilisation): over the steps at the edge
-  (|eta S_GF(q_t)/2 - 1| <= 0.02, q_t = x_t^2 - y_t^2), the summed drop of the
-  sharpness of the projected point, sum_t [S_GF(q_{t+1}) - S_GF(q_t)], over the summed
-  prediction sum_t -(eta/2) beta_t x_t^2, must be 1 within 0.05. On the toy the
-  per-step ratio is eta s p^2 (exact identity vs the Taylor term, to first order in
-  the step): |eta s - 1| <= 0.02 in the window, and the weighting by x^2 of p^2 - 1
-  along the (asymmetric) 2-cycle is O(eps) ~ 0.01; 0.05 covers both with margin.
-  A beta off by a factor 2 gives 0.5 or 2.
-- tracking: for starts with fac <= 1.2 (entering the edge from nearby, where the
-  local analysis applies), max_t |S_GF(q_t^GD) - S_GF(q_t^PGD)| divided by the drop
-  S_GF(q_0) - 2/eta must be <= 0.25. Damian et al. give no constants usable at this
-  scale; 0.25 is a criterion, not an error bar: GD must follow the constrained
-  trajectory to within a quarter of the drop it makes. The alternative without
-  self-stabilisation, gradient flow (which conserves q), scores exactly 1. Measured:
-  <= 0.15 (the lag shrinks with eta at fac = 1.05: 0.15, 0.06, 0.03, 0.02 at eta =
-  0.2, 0.1, 0.05, 0.02; it is ~0.06 at fac = 1.2). Starts with fac >= 1.5 enter a
-  chaotic phase far from the stable set (sharpness swinging between 0 and > 4/eta)
-  and are reported, not checked (their lag is ~0.25-0.3).
-- end points: PGD ends at the eta-EoS minimum, S = 2/eta (within 1e-6 relative: its
-  loss is below 1e-20 there); GD ends below it by at most 0.6 eta (the toy's own gap
-  is eta/2 - O(eta^3), see eos-minimalist): GD and the constrained trajectory agree
-  to O(eta) in sharpness, i.e. to O(eta^2) relative.
-- a start from which GD diverges (fac = 3) is flagged diverged with its step and is
-  in no statistic.
-
-On a network (it holds at small scale, so it is checked): full-batch GD on a digits
-MLP (``testbed.nets.digits_mlp``, 64-16-16-10 tanh, 300 samples) past the edge, the
-constrained trajectory = PGD onto {S <= 2/eta}
+On a network: full-batch GD on a digits MLP (``testbed.nets.digits_mlp``, 64-16-16-10
+tanh, 300 samples) past the edge, the constrained trajectory = PGD onto {S <= 2/eta}
 (:func:`~testbed.theory.edge_of_stability.network_constrained_trajectory`: a GD step,
 then least-norm Newton steps on every top-4 eigenvalue above the cap -- at the edge
 several eigenvalues sit at 2/eta together -- with grad lambda_i = D^3 L[v_i, v_i, .]
 from second differences of exact gradients), and gradient flow (GD with eta/10 for 10x
 the steps, time-matched). PGD equals GD until S first reaches 2/eta, so what is tested
 is that GD, which linear stability says should blow up along the top eigenvector once
-S > 2/eta, instead stays next to the trajectory that enforces S <= 2/eta:
-- after the first crossing, |theta_GD - theta_PGD| <= 0.1 |theta_GD - theta_0| at every
-  observation (measured: <= 0.065, mostly 0.015-0.03; a criterion, not an error bar);
-- at the end, |theta_GD - theta_PGD| <= 0.25 |theta_GD - theta_GF| (measured 0.18 at the
-  quick scale's 200 steps, 0.06 at the paper scale's 1000): GD follows the constrained
-  trajectory, not the flow it would follow below the edge;
-- PGD's sharpness never exceeds 2/eta by more than 1e-3 (projection tolerance 1e-4).
-The cap is identified only coarsely: PGD onto {S <= 0.8 x 2/eta} fails both criteria,
-but onto {S <= 1.1 x 2/eta} it tracks GD about as well (GD's own sharpness overshoots
-to 1.1-1.3 x 2/eta early in the edge phase).
+S > 2/eta, instead stays next to the trajectory that enforces S <= 2/eta, and nearer
+to it than to the flow it would follow below the edge. The cap is identified only
+coarsely: PGD onto {S <= 0.8 x 2/eta} fails, but onto {S <= 1.1 x 2/eta} it tracks GD
+about as well (GD's own sharpness overshoots to 1.1-1.3 x 2/eta early in the edge
+phase).
 """
 from __future__ import annotations
 
@@ -71,8 +51,8 @@ import numpy as np
 from ..ensemble import run
 from ..registry import landscape
 from ..theory import edge_of_stability as th
-from ._base import Verdict
-from .eos_minimalist import band
+from ..kernel import DIVERGED
+from ._base import Verdict, at_most, holds
 
 ID = "self-stabilization"
 PAPER = ("Damian, Nichani & Lee (2023), Self-Stabilization: The Implicit Bias of Gradient "
@@ -99,6 +79,8 @@ NET_VS_FLOW = 0.25           # at the end, distance to PGD <= 0.25 x distance to
 GF_REFINE = 10               # gradient flow ~ GD with eta / 10 for 10x the steps
 TRACK_TOL = 0.25
 PGD_END_TOL = 1e-6
+PGD_CAP_TOL = 1e-3           # network PGD's eta S / 2 above the cap (projection rtol 1e-4)
+MIN_WINDOW = 10              # steps at the edge for a start to count as through it
 END_GAP_MAX = 0.6            # S_PGD - S_GD <= END_GAP_MAX * eta
 DIVERGENT_FAC = 3.0
 
@@ -202,58 +184,72 @@ def _per_eta(data, prediction, i):
     S_pgd_end = Sp[-1]
     return {"eta": eta, "fac": fac[keep], "p0": data[f"p0_{i}"][keep], "track": track,
             "ratio": ratio, "n_window": win.sum(0), "S_gd_end": S_gd_end, "u_gd_end": u_end,
-            "S_pgd_end": S_pgd_end, "gd_ok": data[f"gd_status_{i}"][keep] != 4}
+            "S_pgd_end": S_pgd_end, "gd_ok": data[f"gd_status_{i}"][keep] != DIVERGED}
 
 
 def check(data, prediction, params) -> Verdict:
-    rows, fails = [], []
-    diverged = []
+    rows, diverged, n_div, n_flagged = [], [], 0, 0
     for i in range(len(data["etas"])):
         r = _per_eta(data, prediction, i)
         eta = r["eta"]
         div = data[f"fac_{i}"] >= DIVERGENT_FAC
         st, stop = data[f"end_status_{i}"], data[f"end_stop_{i}"]
-        diverged += [{"eta": eta, "step": int(s)} for s in stop[div & (st == 4)]]
-        if not np.all(st[div] == 4):
-            fails.append(f"eta={eta}: the fac={DIVERGENT_FAC} start was not flagged diverged")
+        flagged = div & (st == DIVERGED) & (stop > 0)
+        diverged += [{"eta": eta, "step": int(s)} for s in stop[flagged]]
+        n_div, n_flagged = n_div + int(div.sum()), n_flagged + int(flagged.sum())
         for j in range(r["fac"].size):
-            rec = {"eta": eta, "fac": float(r["fac"][j]), "p0": float(r["p0"][j]),
-                   "tracking": float(r["track"][j]), "ratio": float(r["ratio"][j]),
-                   "window_steps": int(r["n_window"][j]),
-                   "S_gd_end": float(r["S_gd_end"][j]), "S_pgd_end": float(r["S_pgd_end"][j])}
-            rows.append(rec)
-            if not r["gd_ok"][j] or r["n_window"][j] < 10:
-                fails.append(f"{rec}: GD did not run through the edge")
-                continue
-            if not abs(rec["ratio"] - 1) <= RATIO_TOL:
-                fails.append(f"mechanism ratio {rec['ratio']:.4f} at eta={eta}, fac={rec['fac']}")
-            if rec["fac"] <= TRACK_FAC_MAX + 1e-12 and not rec["tracking"] <= TRACK_TOL:
-                fails.append(f"tracking {rec['tracking']:.3f} at eta={eta}, fac={rec['fac']}")
-            if not abs(eta * rec["S_pgd_end"] / 2 - 1) <= PGD_END_TOL:
-                fails.append(f"PGD end sharpness {rec['S_pgd_end']} != 2/eta at eta={eta}")
-            gap = rec["S_pgd_end"] - rec["S_gd_end"]
-            if not (r["u_gd_end"][j] < 1e-9 and 0 < gap <= END_GAP_MAX * eta):
-                fails.append(f"GD end {rec['S_gd_end']} vs PGD end {rec['S_pgd_end']} at eta={eta}")
-    tr = [r["tracking"] for r in rows if r["fac"] <= TRACK_FAC_MAX + 1e-12]
+            gap = r["S_pgd_end"][j] - r["S_gd_end"][j]
+            rows.append({"eta": eta, "fac": float(r["fac"][j]), "p0": float(r["p0"][j]),
+                         "tracking": float(r["track"][j]), "ratio": float(r["ratio"][j]),
+                         "window_steps": int(r["n_window"][j]),
+                         "through_edge": bool(r["gd_ok"][j] and r["n_window"][j] >= MIN_WINDOW),
+                         "S_gd_end": float(r["S_gd_end"][j]),
+                         "S_pgd_end": float(r["S_pgd_end"][j]),
+                         "gd_end_converged": bool(r["u_gd_end"][j] < 1e-9),
+                         "end_gap_over_eta": float(gap / eta)})
+    good = [r for r in rows if r["through_edge"]]
+    near = [r["tracking"] for r in good if r["fac"] <= TRACK_FAC_MAX + 1e-12]
+    nan = float("nan")
+    ratio_dev = max((abs(r["ratio"] - 1) for r in good), default=nan)
+    pgd_end = max((abs(r["eta"] * r["S_pgd_end"] / 2 - 1) for r in good), default=nan)
+    gaps = [r["end_gap_over_eta"] for r in good]
+    gap_span = [min(gaps, default=nan), max(gaps, default=nan)]
+    end_ok = bool(good and all(r["gd_end_converged"] for r in good)
+                  and gap_span[0] > 0 and gap_span[1] <= END_GAP_MAX)
+    criteria = [
+        at_most("tracking", max(near, default=nan), TRACK_TOL,
+                f"max_t |S_GF(q_t^GD) - S_GF(q_t^PGD)| / (S_GF(q_0) - 2/eta) over starts "
+                f"with fac <= {TRACK_FAC_MAX}: a criterion, not an error bar (no usable "
+                f"constants in the paper): GD follows the constrained trajectory within a "
+                f"quarter of the drop it makes; gradient flow scores 1; measured <= 0.15",
+                science=True),
+        at_most("mechanism_ratio_deviation", ratio_dev, RATIO_TOL,
+                f"|summed drop of S_GF / summed (eta/2) beta x^2 - 1| over the edge window "
+                f"|eta S_GF/2 - 1| <= {WINDOW}: the per-step ratio eta s p^2 is 1 within the "
+                f"window's {WINDOW} plus an O(eps) ~ 0.01 weighting along the 2-cycle; a "
+                f"beta off by 2 gives 0.5 or 2"),
+        holds("starts_through_edge", len(good), len(rows),
+              f"every start with fac < {DIVERGENT_FAC:g} trains without diverging and spends "
+              f">= {MIN_WINDOW} steps in the edge window", len(good) == len(rows)),
+        at_most("pgd_end_deviation", pgd_end, PGD_END_TOL,
+                "|eta S_PGD(end) / 2 - 1|: PGD ends at the eta-EoS minimum, where its loss "
+                "is below 1e-20"),
+        holds("gd_end_gap_over_eta", gap_span, 0.5,
+              f"(S_PGD - S_GD) / eta at the end, lowest and highest: GD converges (|u| < "
+              f"1e-9) below PGD's end by the toy's own gap eta/2 - O(eta^3) "
+              f"(see eos-minimalist), so GD and PGD agree to O(eta^2) relative",
+              end_ok, tolerance=f"(0, {END_GAP_MAX:g}]"),
+        holds("divergent_starts_flagged", n_flagged, n_div,
+              f"every fac = {DIVERGENT_FAC:g} start must be flagged diverged with its step "
+              f"(and is in no statistic)", n_flagged == n_div),
+    ]
     network = None
     if params.get("network"):
-        network, net_fails = _network_check(data, prediction, params["network"])
-        fails += net_fails
-    return Verdict(
-        passed=not fails,
-        measured={"max_tracking_checked": float(max(tr)) if tr else None,
-                  "ratio_range": [float(min(r["ratio"] for r in rows)),
-                                  float(max(r["ratio"] for r in rows))],
-                  "per_eta": _summary(rows), "network": network, "diverged": diverged,
-                  "failures": fails[:10]},
-        predicted={"ratio": 1.0, "tracking": "GD's S_GF(q_t) follows PGD on {S <= 2/eta}",
-                   "end": "PGD at the eta-EoS minimum (S = 2/eta); GD within O(eta) below"},
-        tolerance={"ratio": RATIO_TOL, "window": WINDOW, "tracking": TRACK_TOL,
-                   "network_tracking": NET_TRACK_TOL, "network_vs_flow": NET_VS_FLOW,
-                   "tracking_fac_max": TRACK_FAC_MAX, "pgd_end": PGD_END_TOL,
-                   "end_gap": f"{END_GAP_MAX} eta"},
-        reason=("ratio: |eta s - 1| <= window plus O(eps) weighting of p^2 along the 2-cycle; "
-                "tracking: criterion (gradient flow scores 1); end gap: toy's eta/2"))
+        network = _network_summary(data, prediction, params["network"])
+        criteria += _network_criteria(network)
+    evidence = {"per_eta": _summary(rows), "starts": rows, "network": network,
+                "diverged": diverged}
+    return Verdict(criteria, evidence, headline="tracking")
 
 
 def _network_distances(data, prediction):
@@ -266,36 +262,55 @@ def _network_distances(data, prediction):
     return d_pgd, d_gf
 
 
-def _network_check(data, prediction, net):
-    fails = []
-    eta = net["eta"]
-    if data["net_gd_status"][0] == 4 or data["net_gf_status"][0] == 4:
-        return {"diverged": True}, [f"network run diverged at eta={eta}"]
+def _network_summary(data, prediction, net) -> dict:
+    """What the network part measured (NaN where a run diverged or never reached the
+    edge, which the criteria then report as not holding)."""
+    eta, nan = net["eta"], float("nan")
+    out = {"eta": eta, "gd_diverged": bool(data["net_gd_status"][0] == DIVERGED),
+           "gf_diverged": bool(data["net_gf_status"][0] == DIVERGED),
+           "first_crossing_step": None, "max_dist_to_pgd_after_crossing": nan,
+           "end_ratio": nan,
+           "pgd_max_eta_S_over_2_over_cap": float(np.nanmax(
+               eta * prediction["net_pgd_sharpness"] / 2) / prediction["cap_scale"]),
+           "newton_projection_steps": int(prediction["net_pgd_newton_steps"])}
     v = eta * data["net_gd_S"] / 2
     cross = np.flatnonzero(v >= 1.0)
-    if not cross.size:
-        return {"crossed": False}, ["network: GD never reached 2/eta"]
+    if out["gd_diverged"] or out["gf_diverged"] or not cross.size:
+        return out
     k0 = int(cross[0])
     d_pgd, d_gf = _network_distances(data, prediction)
-    worst = float(np.nanmax(d_pgd[k0:]))
-    end_ratio = float(d_pgd[-1] / d_gf[-1])
-    S_pgd = eta * prediction["net_pgd_sharpness"] / 2
-    scale = prediction["cap_scale"]
-    if worst > NET_TRACK_TOL:
-        fails.append(f"network tracking: |GD - PGD| / |GD - x0| up to {worst:.3f}")
-    if not end_ratio <= NET_VS_FLOW:
-        fails.append(f"network: distance to PGD / distance to gradient flow = {end_ratio:.3f}")
-    if np.any(S_pgd > scale * (1 + 1e-3)):
-        fails.append("network: the constrained trajectory left {S <= 2/eta}")
-    return {"eta": eta, "first_crossing_step": int(k0 * net["stride"]),
-            "max_dist_to_pgd_after_crossing": worst,
-            "end_dist_to_pgd": float(d_pgd[-1]), "end_dist_to_gradient_flow": float(d_gf[-1]),
-            "end_ratio": end_ratio,
-            "gd_eta_S_half_after_crossing": [float(np.nanmin(v[k0:])), float(np.nanmax(v[k0:]))],
-            "end_loss_gd_pgd_gf": [float(data["net_gd_loss"][-1]),
-                                   float(prediction["net_pgd_loss"][-1]),
-                                   float(data["net_gf_loss"][-1])],
-            "newton_projection_steps": int(prediction["net_pgd_newton_steps"])}, fails
+    out.update({"first_crossing_step": int(k0 * net["stride"]),
+                "max_dist_to_pgd_after_crossing": float(np.nanmax(d_pgd[k0:])),
+                "end_dist_to_pgd": float(d_pgd[-1]),
+                "end_dist_to_gradient_flow": float(d_gf[-1]),
+                "end_ratio": float(d_pgd[-1] / d_gf[-1]),
+                "gd_eta_S_half_after_crossing": [float(np.nanmin(v[k0:])),
+                                                 float(np.nanmax(v[k0:]))],
+                "end_loss_gd_pgd_gf": [float(data["net_gd_loss"][-1]),
+                                       float(prediction["net_pgd_loss"][-1]),
+                                       float(data["net_gf_loss"][-1])]})
+    return out
+
+
+def _network_criteria(net) -> list:
+    return [
+        at_most("net_tracking", net["max_dist_to_pgd_after_crossing"], NET_TRACK_TOL,
+                "max after the first crossing of |theta_GD - theta_PGD| / |theta_GD - "
+                "theta_0| (NaN: GD diverged or never reached 2/eta): a criterion, not an "
+                "error bar. Its maximum is the catapult after the first overshoot, chaotic "
+                "in the rounding at the paper scale: 0.063-0.087 over 40 rounding-level "
+                "perturbations of the start (0.065 for every one at the quick scale); the "
+                "bound covers that spread", science=True),
+        at_most("net_end_pgd_over_flow", net["end_ratio"], NET_VS_FLOW,
+                "at the end, |theta_GD - theta_PGD| / |theta_GD - theta_GF|: GD follows the "
+                "constrained trajectory, not the flow it would follow below the edge "
+                "(measured 0.18 at the quick scale's 200 steps, 0.12 at the paper scale's "
+                "1000, within 0.003 under rounding-level perturbations)",
+                science=True),
+        at_most("net_pgd_over_cap", net["pgd_max_eta_S_over_2_over_cap"], 1 + PGD_CAP_TOL,
+                "PGD's sharpness over the cap, at most: the projection's Newton steps stop "
+                "at 1e-4 relative, the sharpness is estimated to 1e-10"),
+    ]
 
 
 def _summary(rows) -> dict:
@@ -310,110 +325,3 @@ def _summary(rows) -> dict:
                     "S_pgd_end_median": float(np.median([r["S_pgd_end"] for r in rs])),
                     "starts": len(rs)}
     return out
-
-
-def _network_panels(ax, data, prediction, net):
-    eta, stride = net["eta"], net["stride"]
-    t = np.arange(data["net_gd_loss"].size) * stride
-    ax[0].semilogy(t, data["net_gd_loss"], color="C0", lw=1.2, label="GD")
-    ax[0].semilogy(t, prediction["net_pgd_loss"], color="C3", lw=1.2, ls="--",
-                   label="PGD on {S <= 2/eta} (constrained)")
-    ax[0].semilogy(t, data["net_gf_loss"], color="grey", lw=1.0, ls=":",
-                   label=f"gradient flow (GD, eta/{GF_REFINE})")
-    ax[0].set(xlabel="step", ylabel="train loss",
-              title=f"digits MLP {'-'.join(map(str, net['widths']))} tanh, eta = {eta:g}")
-    ax[0].legend(fontsize=7)
-    ax[1].plot(t, eta * data["net_gd_S"] / 2, color="C0", lw=1.2, label="GD")
-    ax[1].plot(t, eta * prediction["net_pgd_sharpness"] / 2, color="C3", lw=1.2, ls="--",
-               label="PGD")
-    ax[1].axhline(1.0, color="k", ls=":")
-    ax[1].set(xlabel="step", ylabel="eta S / 2", ylim=(0, 1.5), title="sharpness")
-    ax[1].legend(fontsize=7)
-    d_pgd, d_gf = _network_distances(data, prediction)
-    ax[2].plot(t, d_pgd, color="C3", lw=1.2, label="|GD - PGD| / |GD - x0|")
-    ax[2].plot(t, d_gf, color="grey", lw=1.2, ls=":", label="|GD - gradient flow| / |GD - x0|")
-    ax[2].axhline(NET_TRACK_TOL, color="r", ls=":", lw=0.8, label="criterion")
-    ax[2].set(xlabel="step", ylabel="relative distance", ylim=(0, None),
-              title="GD follows the constrained trajectory, not the flow")
-    ax[2].legend(fontsize=7)
-
-
-def figure(data, prediction, params, path) -> None:
-    from .. import plotting
-    plt = plotting.pyplot()
-    net = params.get("network")
-    fig, ax = plt.subplots(3 if net else 2, 3, figsize=(15, 13 if net else 8.5))
-    etas = data["etas"]
-    i = int(np.argmin(np.abs(etas - 0.1)))
-    eta = float(etas[i])
-    fac = data[f"fac_{i}"]
-    keep = fac < DIVERGENT_FAC
-    gd, pgd = data[f"gd_xy_{i}"][:, :, keep], prediction[f"pgd_xy_{i}"]
-    t = np.arange(gd.shape[0])
-    cols = plotting.palette(int(keep.sum()))
-    labels = [f"S_GF = {f:g} x 2/eta, x0y0 = {p:g}" for f, p in
-              zip(fac[keep], data[f"p0_{i}"][keep])]
-    for j in range(gd.shape[2]):
-        qg = gd[:, 0, j] ** 2 - gd[:, 1, j] ** 2
-        qp = pgd[:, 0, j] ** 2 - pgd[:, 1, j] ** 2
-        ax[0, 0].plot(t, eta * th.sharpness_gf(qg) / 2, color=cols[j], lw=1.5, label=labels[j])
-        ax[0, 0].plot(t, eta * th.sharpness_gf(qp) / 2, color=cols[j], lw=1, ls="--")
-        band(ax[0, 1], t, eta * th.sharpness(gd[:, 0, j], gd[:, 1, j]) / 2, cols[j], alpha=0.3)
-        ax[0, 1].plot(t, eta * th.sharpness(pgd[:, 0, j], pgd[:, 1, j]) / 2, color=cols[j],
-                      lw=1.2, ls="--")
-        band(ax[0, 2], t, np.maximum(th.loss(gd[:, 0, j], gd[:, 1, j]), 1e-30), cols[j],
-             alpha=0.4)
-        ax[0, 2].semilogy(t, np.maximum(th.loss(pgd[:, 0, j], pgd[:, 1, j]), 1e-30),
-                          color=cols[j], lw=1.2, ls="--")
-    ax[0, 0].axhline(1, color="k", ls=":")
-    ax[0, 0].set_xscale("symlog", linthresh=10)
-    ax[0, 0].set(xlabel="step", ylabel="eta S_GF(q_t) / 2", xlim=(0, t[-1]),
-                 title=f"eta = {eta:g}: GD (solid) vs constrained PGD (dashed)")
-    ax[0, 0].legend(fontsize=6)
-    ax[0, 1].axhline(1, color="k", ls=":")
-    ax[0, 1].set(xlabel="step", ylabel="eta S(theta_t) / 2", ylim=(0, 3),
-                 title="sharpness at the iterate: GD (band), PGD (dashed)")
-    ax[0, 2].set(xlabel="step", ylabel="loss", ylim=(1e-26, 1), yscale="log",
-                 title="loss: GD (band: its oscillation), PGD (dashed)")
-    # mechanism scatter at this eta
-    m = ax[1, 0]
-    for j in range(gd.shape[2]):
-        x, y = gd[:-1, 0, j], gd[:-1, 1, j]
-        Sg = th.sharpness_gf(gd[:, 0, j] ** 2 - gd[:, 1, j] ** 2)
-        win = np.abs(eta * Sg[:-1] / 2 - 1) <= WINDOW
-        pr = -th.predicted_sharpness_drop(x, y, eta)
-        ds = -(Sg[1:] - Sg[:-1])
-        k = np.flatnonzero(win)
-        k = k[:: max(1, k.size // 300)]
-        m.loglog(pr[k], ds[k], ".", ms=2, color=cols[j], alpha=0.6)
-    lim = np.array([1e-12, 1e-1])
-    m.loglog(lim, lim, "k--", lw=1, label="predicted: drop = (eta/2) beta x^2")
-    m.set(xlabel="(eta/2) beta x_t^2", ylabel="S_GF(q_t) - S_GF(q_t+1)",
-          title="self-stabilisation per step (edge window)")
-    m.legend(fontsize=7)
-    # tracking and ratio against eta
-    rows = [_per_eta(data, prediction, k) for k in range(len(etas))]
-    facs = np.unique(np.concatenate([r["fac"] for r in rows]))
-    fcol = plotting.palette(len(facs))
-    for f, c in zip(facs, fcol):
-        e = np.concatenate([np.full((r["fac"] == f).sum(), r["eta"]) for r in rows])
-        tr = np.concatenate([r["track"][r["fac"] == f] for r in rows])
-        ra = np.concatenate([r["ratio"][r["fac"] == f] for r in rows])
-        ax[1, 1].plot(e, tr, "o", color=c, ms=4, label=f"fac = {f:g}")
-        ax[1, 2].plot(e, ra, "o", color=c, ms=4, label=f"fac = {f:g}")
-    ax[1, 1].axhline(TRACK_TOL, color="r", ls=":", label=f"criterion (fac <= {TRACK_FAC_MAX})")
-    ax[1, 1].axhline(1.0, color="grey", ls="--", label="gradient flow (no self-stabilisation)")
-    ax[1, 1].set(xscale="log", xlabel="eta", ylabel="max |S_GF(GD) - S_GF(PGD)| / drop",
-                 title="tracking error of GD against the constrained trajectory")
-    ax[1, 1].legend(fontsize=7)
-    ax[1, 2].axhspan(1 - RATIO_TOL, 1 + RATIO_TOL, color="r", alpha=0.1, label="tolerance")
-    ax[1, 2].set(xscale="log", xlabel="eta", ylabel="measured / predicted drop",
-                 title="cubic-Taylor law, summed over the edge window")
-    ax[1, 2].legend(fontsize=7)
-    if net:
-        _network_panels(ax[2], data, prediction, net)
-    from matplotlib.ticker import NullFormatter
-    for a_ in fig.axes:
-        if a_.get_xscale() == "log":
-            a_.xaxis.set_minor_formatter(NullFormatter())
-    plotting.save(fig, path)
