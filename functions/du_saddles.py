@@ -50,7 +50,7 @@ import itertools
 import numpy as np
 
 from testbed import CriticalPoint, Param, from_kernels
-from testbed._jit import njit
+from testbed.kernel import njit
 from testbed.errors import TestbedError
 
 

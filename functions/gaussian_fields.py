@@ -61,7 +61,7 @@ import weakref
 import numpy as np
 
 from testbed import CriticalPoint, Param, from_kernels
-from testbed._jit import njit
+from testbed.kernel import njit
 from testbed.errors import TestbedError
 
 HEAD = 4          # p = [K, d, sigma, ell, A (K), b (K), W (K*d)]

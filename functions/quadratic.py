@@ -6,7 +6,7 @@ The classical test bed of step-size stability: GD multiplies coordinate i by
 import numpy as np
 
 from testbed import CriticalPoint, Param, from_kernels
-from testbed._jit import njit
+from testbed.kernel import njit
 
 
 @njit

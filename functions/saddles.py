@@ -20,7 +20,7 @@ import numpy as np
 import sympy as sp
 
 from testbed import CriticalPoint, Param, from_kernels, symbolic
-from testbed._jit import njit
+from testbed.kernel import njit
 from testbed.errors import TestbedError
 
 

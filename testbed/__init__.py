@@ -14,13 +14,14 @@ Public namespace:
   classification);
 - claims: :mod:`testbed.claims` (``testbed check``), benchmarks :mod:`testbed.bench`.
 """
+from . import _engine  # noqa: F401  (first: Numba's cache folder is set there)
 from ._version import __version__
 from .ensemble import run
 from .errors import TestbedError
-from .landscape import CriticalPoint, Landscape, Param, from_kernels
-from .registry import add_folder, landscape, names as landscapes, register
+from .objective.landscape import CriticalPoint, Landscape, Param, from_kernels
+from .objective.registry import add_folder, landscape, names as landscapes, register
+from .objective.symbolic import symbolic
 from .result import Result
-from .symbolic import symbolic
 
 __all__ = ["__version__", "run", "TestbedError", "CriticalPoint", "Landscape", "Param",
            "from_kernels", "add_folder", "landscape", "landscapes", "register", "Result",

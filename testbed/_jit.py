@@ -1,15 +1,8 @@
-"""The one place for Numba compile options.
+"""Moved to :mod:`testbed.kernel` (``from testbed.kernel import njit``); kept so that
+kernel files written for testbed 0.1 still load, with a warning."""
+import warnings
 
-Every kernel in the package is compiled in nopython mode (``numba.njit``; there is
-no object-mode fallback), cached on disk, releases the GIL, and uses NumPy's
-error model so that a division by zero gives inf/NaN instead of raising: NaN and
-inf must survive, because divergence detection relies on them (hence no
-``fastmath``).
-"""
-import functools
+from .kernel import njit  # noqa: F401
 
-import numba
-
-njit = functools.partial(numba.njit, cache=True, nogil=True, error_model="numpy")
-njit_parallel = functools.partial(numba.njit, cache=True, nogil=True,
-                                  error_model="numpy", parallel=True)
+warnings.warn("testbed._jit has moved: use 'from testbed.kernel import njit'",
+              DeprecationWarning, stacklevel=2)

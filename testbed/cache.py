@@ -13,7 +13,6 @@ last), so a killed run leaves either a whole entry or one that is recomputed.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._engine.codegen import code_hash
 from ._version import __version__
 from .errors import TestbedError
 
@@ -46,23 +46,7 @@ def ensure_writable(folder: Path, what: str) -> None:
                            f"({exc.strerror or exc})") from None
 
 
-@functools.lru_cache(maxsize=1)
-def code_hash() -> str:
-    """SHA-256 (16 hex digits) of every Python source of the installed package,
-    with the NumPy and Numba versions."""
-    import numba
-    root = Path(__file__).resolve().parent
-    from . import functions
-    folders = [root, Path(functions.__file__).resolve().parent]
-    h = hashlib.sha256(f"{__version__}|{np.__version__}|{numba.__version__}".encode())
-    for folder in dict.fromkeys(folders):
-        for path in sorted(folder.rglob("*.py")):
-            h.update(str(path.relative_to(folder)).encode())
-            h.update(path.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def key_params(params: dict) -> dict:
+def _key_params(params: dict) -> dict:
     """The parameters with what else determines a result: the code and the rounding
     perturbation."""
     from .perturb import level
@@ -70,7 +54,7 @@ def key_params(params: dict) -> dict:
 
 
 def key_of(params: dict) -> str:
-    text = json.dumps(key_params(params), sort_keys=True, default=str)
+    text = json.dumps(_key_params(params), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -115,7 +99,7 @@ def cached(group: str, params: dict, compute) -> dict:
     """``compute()`` -> dict of arrays, stored under (group, params) unless a sound
     entry is present; a damaged one is reported (a warning) and recomputed."""
     folder = results_dir() / group
-    expected = key_params(params)
+    expected = _key_params(params)
     path = folder / f"{key_of(params)}.npz"
     meta_path = path.with_suffix(".json")
     if path.exists():
@@ -132,3 +116,5 @@ def cached(group: str, params: dict, compute) -> dict:
             "sha256": _sha(path), "keys": sorted(data)}
     _atomic_write(folder, meta_path, lambda fh: fh.write(json.dumps(meta, indent=1).encode()))
     return data
+
+__all__ = ["cached", "code_hash", "ensure_writable", "key_of", "results_dir"]

@@ -22,7 +22,8 @@ def _progress(items, desc):
 
 
 def cmd_list(args) -> int:
-    from . import claims, registry, rules
+    from . import claims, rules
+    from .objective import registry
     entries = []
     for name in registry.names():
         e = registry.entry(name)

@@ -49,8 +49,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import _blas
+from ._engine import blas as _blas
 from .errors import TestbedError
+from .rules._linalg import newton_steps, spectral_steps
 
 METHODS = ("newton", "lm", "sfn", "index", "gd")
 
@@ -79,60 +80,16 @@ class _PointOracle:
 
 def evaluator(L, p=None):
     """A batched evaluator of the bound landscape ``L``: ``value_grad(X)`` and
-    ``value_grad_hessian(X)`` over rows of X. Uses the kernel module's ``batch(p, d)``
-    where it exists, else the compiled oracle point by point."""
+    ``value_grad_hessian(X)`` over rows of X. Uses the landscape's optional batched
+    kernel ``batch(p, d)`` (see :class:`testbed.Landscape`) where its kernel module
+    defines one, else the compiled oracle point by point."""
     L._require_bound()
     p = L.p if p is None else p
-    if L.kernels[0] == "module":
-        from ._codegen import import_path
-        module = import_path(L.kernels[1], L.source or None)
-        if hasattr(module, "batch"):
-            return module.batch(p, L.d)
-    return _PointOracle(L, p)
+    batch = getattr(L.oracle.KERNELS, "batch", None)
+    return batch(p, L.d) if batch is not None else _PointOracle(L, p)
 
 
 # -- steps -------------------------------------------------------------------------------
-
-def _pinv_step(H, g, rcond):
-    w, Q = np.linalg.eigh(H)
-    top = np.max(np.abs(w)) if w.size else 0.0
-    coef = Q.T @ g
-    keep = np.abs(w) > rcond * top
-    coef = np.where(keep, coef / np.where(keep, w, 1.0), 0.0)
-    return Q @ coef
-
-
-def newton_steps(H, G, rcond=1e-12):
-    """S[r] = H[r]^+ G[r]: LU where H is safely invertible, else the pseudo-inverse
-    (eigen-directions with |lambda| <= rcond max|lambda| dropped). Never NaN for
-    finite input."""
-    B = G.shape[0]
-    try:
-        S = np.linalg.solve(H, G[..., None])[..., 0]
-        bad = ~np.all(np.isfinite(S), axis=1)
-    except np.linalg.LinAlgError:
-        S = np.zeros_like(G)
-        bad = np.ones(B, bool)
-    hn = np.sqrt(np.einsum("rij,rij->r", H, H))
-    bad |= np.linalg.norm(S, axis=1) * rcond * hn > np.linalg.norm(G, axis=1)
-    for r in np.flatnonzero(bad):
-        S[r] = _pinv_step(H[r], G[r], rcond)
-    return S
-
-
-def spectral_steps(H, G, ascend, damping=0.0, rcond=1e-12):
-    """S[r] = Q diag(sigma_i / (|lambda_i| + damping)) Q^T G[r], sigma_i = -1 for the
-    ascend[r] lowest eigen-directions; directions with |lambda_i| + damping <=
-    rcond max are dropped. ascend = 0: the saddle-free Newton step."""
-    w, Q = np.linalg.eigh(H)
-    a = np.abs(w) + damping
-    top = a.max(axis=1, keepdims=True)
-    coef = np.einsum("rji,rj->ri", Q, G)
-    keep = a > rcond * top
-    coef = np.where(keep, coef / np.where(keep, a, 1.0), 0.0)
-    sign = np.where(np.arange(w.shape[1])[None, :] < np.asarray(ascend)[:, None], -1.0, 1.0)
-    return np.einsum("rij,rj->ri", Q, sign * coef)
-
 
 def _cap(S, max_step):
     if math.isinf(max_step):
@@ -379,3 +336,6 @@ def find(L, X0, method="newton", iters=100, *, dedup=None, tol=1e-8, p=None, **k
                  degenerate=degenerate, eigenvalues=W, grad_norm=gn, start=keep,
                  n_starts=len(X0), n_converged=int(ok.size),
                  hessian_evals=res.hessian_evals)
+
+__all__ = ["Found", "METHODS", "Search", "classify", "classify_spectra", "deduplicate",
+           "evaluator", "find", "newton_steps", "search", "spectral_steps"]

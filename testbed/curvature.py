@@ -95,7 +95,7 @@ from scipy.linalg import eigh_tridiagonal
 from .errors import TestbedError
 
 __all__ = ["Eigs", "TraceEstimate", "SpectralDensity", "lanczos", "lanczos_operator",
-           "ritz", "top_eigenvalues", "extreme_eigenvalues", "eig_ratio",
+           "ritz", "top_eigenvalues", "extreme_eigenvalues", "hvp_error", "eig_ratio",
            "hutchinson_trace", "probe_variance", "slq", "slq_sampling_w1",
            "wasserstein1", "jackson_w1_bound"]
 
@@ -108,9 +108,16 @@ def _int(name, value, minimum=1) -> int:
 
 
 def _seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise TestbedError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
+    """A seed in the package's one range, [-2**63, 2**63 - 1]
+    (:func:`testbed.ensemble.check_seed`)."""
+    from .ensemble import check_seed
+    return check_seed(seed)
+
+
+def _rng(seed):
+    """NumPy's generator for ``seed``, taken as its uint64 two's complement (the bits the
+    compiled streams see)."""
+    return np.random.default_rng(_seed(seed) % 2**64)
 
 
 def _mask(L, mask):
@@ -204,7 +211,7 @@ def lanczos(L, x, n_iter, seed=0, v0=None, mask=None, want_vectors=False):
         return alpha[:m], beta[:m], None
     matvec, n = _operator(L, x, mask)
     if v0 is None:
-        v0 = np.random.default_rng(_seed(seed)).standard_normal(n)
+        v0 = _rng(seed).standard_normal(n)
     elif np.shape(v0) != (n,):
         raise TestbedError(f"v0 has shape {np.shape(v0)}; the (restricted) Hessian is "
                            f"{n} x {n}")
@@ -242,14 +249,16 @@ def _dense(L, x, mask):
 
 
 def top_eigenvalues(L, x, k=1, which="LA", *, n_iter=None, tol=1e-8, max_iter=None,
-                    seed=0, mask=None, vectors=False, dense=False) -> Eigs:
+                    seed=0, mask=None, vectors=False, dense=False, start_iter=None) -> Eigs:
     """The k algebraically largest (``which="LA"``, descending) or smallest
     (``"SA"``, ascending) Hessian eigenvalues of ``L`` at ``x``.
 
     With ``n_iter`` given, exactly that many Lanczos steps; otherwise steps start at
-    max(2k + 20, 40) and double until every wanted residual bound is below
-    ``tol`` times the largest |Ritz value| or ``max_iter`` (default min(d, 400)) is
-    reached. ``mask`` restricts H to a subset of coordinates (Li et al.'s
+    ``start_iter`` (default max(2k + 20, 40)) and double until every wanted bound is
+    below ``tol`` times the largest |Ritz value| or ``max_iter`` (default
+    min(d, 400)) is reached. A bound is the Ritz residual plus, where the landscape's
+    Hessian-vector product is a finite difference, that product's error times the
+    spectral scale (:func:`hvp_error`). ``mask`` restricts H to a subset of coordinates (Li et al.'s
     weights-only Hessian); ``dense=True`` uses the exact dense decomposition."""
     if which not in ("LA", "SA"):
         raise TestbedError(f"which must be 'LA' (largest) or 'SA' (smallest), got {which!r}")
@@ -267,8 +276,10 @@ def top_eigenvalues(L, x, k=1, which="LA", *, n_iter=None, tol=1e-8, max_iter=No
     if not (np.isfinite(tol) and tol >= 0):
         raise TestbedError(f"tol must be a non-negative number, got {tol!r}")
     fixed = n_iter is not None
-    steps = _int("n_iter", n_iter) if fixed else min(n, max(2 * k + 20, 40))
+    steps = _int("n_iter", n_iter) if fixed else min(n, _int("start_iter", start_iter)
+                                                      if start_iter else max(2 * k + 20, 40))
     cap = steps if fixed else min(n, _int("max_iter", max_iter) if max_iter else 400)
+    extra = hvp_error(L)
     if steps < k and steps < n:
         raise TestbedError(f"{steps} Lanczos steps give at most {steps} Ritz values; "
                            f"raise n_iter to at least k = {k}")
@@ -283,6 +294,7 @@ def top_eigenvalues(L, x, k=1, which="LA", *, n_iter=None, tol=1e-8, max_iter=No
             theta, _, res = ritz(alpha, beta)
         idx = np.arange(m)[::-1][:k] if which == "LA" else np.arange(min(k, m))
         scale = float(np.max(np.abs(theta))) if m else 0.0
+        res = res + extra * scale
         converged = bool(np.all(res[idx] <= tol * max(scale, np.finfo(float).tiny)))
         exhausted = m < steps or steps >= n       # invariant subspace found
         if converged or fixed or exhausted or steps >= cap:
@@ -302,6 +314,17 @@ def top_eigenvalues(L, x, k=1, which="LA", *, n_iter=None, tol=1e-8, max_iter=No
     return Eigs(values, bounds, m, converged and idx.size == k, vecs)
 
 
+def hvp_error(L) -> float:
+    """Relative error of ``L``'s Hessian-vector products: 0 where they are exact, the
+    finite difference's (about 1e-10 for smooth functions of unit scale,
+    :data:`testbed._engine.templates.oracle.FD_HVP_REL_ERROR`) where they are derived
+    from the gradient. By Weyl's inequality an eigenvalue moves by at most the
+    operator's error, so this times the spectral scale adds to every bound."""
+    from ._engine.templates.oracle import FD_HVP_REL_ERROR
+    derived = getattr(L.oracle, "DERIVED", ())
+    return FD_HVP_REL_ERROR if any(d.startswith("hvp (central") for d in derived) else 0.0
+
+
 def extreme_eigenvalues(L, x, *, n_iter=None, tol=1e-6, max_iter=None, seed=0, mask=None):
     """(lambda_min, lambda_max, Eigs of both) from ONE Lanczos run (both ends of the
     spectrum converge together); see :func:`top_eigenvalues` for the arguments."""
@@ -316,7 +339,7 @@ def extreme_eigenvalues(L, x, *, n_iter=None, tol=1e-6, max_iter=None, seed=0, m
         theta, _, res = ritz(alpha, beta)
         m = len(alpha)
         scale = max(float(np.max(np.abs(theta))), np.finfo(float).tiny)
-        b = np.array([res[0], res[-1]])
+        b = np.array([res[0], res[-1]]) + hvp_error(L) * scale
         converged = bool(np.all(b <= tol * scale))
         if converged or fixed or m < steps or steps >= cap:
             break
@@ -368,7 +391,7 @@ def hutchinson_trace(L, x, n_probes=100, seed=0, probe="rademacher", mask=None) 
     x = L._point(x, finite=True)
     mask = _mask(L, mask)
     matvec, n = _operator(L, x, mask)
-    rng = np.random.default_rng(_seed(seed))
+    rng = _rng(seed)
     samples = np.empty(n_probes)
     for i in range(n_probes):
         v = _probe(rng, n, probe)
@@ -492,7 +515,7 @@ def slq(L, x, n_probes=10, n_iter=40, seed=0, probe="gaussian", mask=None,
     n_probes = _int("n_probes", n_probes)
     n_iter = _int("n_iter", n_iter)
     probe = _probe_kind(probe)
-    seed = _seed(seed)
+    seed = _seed(seed) % 2**64
     x = L._point(x, finite=True)
     mask = _mask(L, mask)
     n = L.d if mask is None else int(mask.sum())
@@ -524,7 +547,7 @@ def slq(L, x, n_probes=10, n_iter=40, seed=0, probe="gaussian", mask=None,
 def _oracle_start(seed: int, n: int) -> np.ndarray:
     """The unit start vector of ``L.oracle.lanczos(..., seed, ...)`` (stream
     (seed, replica 0), n standard normals, normalised)."""
-    from ._rng import fill_normal, seed_state
+    from ._engine.rng import fill_normal, seed_state
     state = np.empty(4, np.uint64)
     seed_state(seed, 0, state)
     v = np.empty(n)

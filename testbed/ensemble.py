@@ -18,14 +18,15 @@ import numba
 import numpy as np
 from numba.core.errors import NumbaError
 
-from . import _lanes, _runner, perturb, rules
+from . import perturb, rules
+from ._engine import lanes as _lanes, runner as _runner
 from ._version import __version__
 from .errors import TestbedError
 from .events import NEVER, Event
-from .landscape import Landscape
+from .objective.landscape import Landscape
 from .projections import IDENTITY, Projection
 from .result import Result
-from .validate import compile_error
+from .objective.checks import compile_error
 
 OBSERVABLES = ("loss", "grad_norm", "sharpness")
 
@@ -96,7 +97,7 @@ def threads_used(k, replicas=1):
     """Numba threads for the replicas (k, or all); BLAS pinned to one thread while
     several replicas run at once, or the two thread pools oversubscribe the cores
     (numpy/scipy BLAS called from kernels, e.g. eigh in Newton steps, is threaded)."""
-    from . import _blas
+    from ._engine import blas as _blas
     with _blas.limit(1 if replicas > 1 else None):
         with _numba_threads(k):
             yield
@@ -148,7 +149,7 @@ def _sharpness_of_iterates(oracle, xs, loss, P, n_iter, out, threads):
         for k, r in chunk:
             p = P[r] if P.shape[0] > 1 else P[0]
             out[k, r] = oracle.sharpness(np.ascontiguousarray(xs[k, :, r]), p, n_iter)
-    from . import _blas
+    from ._engine import blas as _blas
     with _blas.limit(1), concurrent.futures.ThreadPoolExecutor(t) as ex:
         list(ex.map(work, [pairs[i::t] for i in range(t)]))
 
@@ -157,17 +158,64 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
         observe=("loss",), coords=(), event: Event | None = None,
         projection: Projection | None = None, threads=None, sharpness_iters=20,
         replica_offset=0, params=None, **hyper) -> Result:
-    """Run N replicas of ``rule`` on ``landscape`` for ``steps`` steps.
+    """Run N replicas of an update rule on a landscape, in parallel.
 
-    ``observe`` picks traces among loss, grad_norm, sharpness (and ``coords`` the
-    coordinates to record), every ``stride`` steps. ``event`` stops a replica when it
-    fires; a replica whose loss or iterate leaves the finite numbers is flagged
-    ``diverged`` at that step while the others go on. ``params``: optional (N, n_p)
-    per-replica landscape parameter vectors. ``replica_offset`` shifts the replica
-    indices (a chunk of a larger run draws the same streams as in the whole run).
+    Parameters
+    ----------
+    landscape : Landscape or str
+        A bound landscape (``testbed.landscape(name, d=..., ...)``) or a catalogue name.
+    rule : str or module
+        An update rule (``testbed.rules.names()``) or a module following its contract.
+    x0 : array (d,) or (N, d)
+        The starting point, shared by the replicas, or one per replica.
+    steps : int
+        Steps per replica, in [1, 2**62].
+    n : int, optional
+        Number of replicas N, in [1, 2**62] (default: 1, or the rows of ``x0``).
+    seed : int
+        In [-2**63, 2**63 - 1]; replica r draws from the stream (seed, r + replica_offset)
+        only, so results do not depend on N or on the thread count.
+    stride : int
+        Observe every ``stride`` steps (and at the stop).
+    observe : tuple of str
+        Among ``"loss"``, ``"grad_norm"``, ``"sharpness"`` (the top Hessian eigenvalue,
+        converged to a relative residual of 1e-6; see the oracle template).
+    coords : sequence of int
+        Coordinates of x to record at each observation, each in [0, d).
+    event : Event, optional
+        Stops a replica when it fires (:mod:`testbed.events`); its coordinates are
+        checked against d.
+    projection : Projection, optional
+        Required by ``projected_gd`` (:mod:`testbed.projections`).
+    threads : int, optional
+        Numba threads (default: all); results are the same for any value.
+    sharpness_iters : int
+        Lanczos steps the sharpness observer starts from (doubled until converged).
+    replica_offset : int
+        Shifts the replica indices: a chunk of a larger run draws the same streams.
+    params : array (N, n_p), optional
+        Per-replica landscape parameter vectors (landscapes bound with the same d).
+    **hyper
+        The rule's hyper-parameters, each a scalar or one value per replica, checked
+        against the domain the rule declares (``testbed.rules.hyper_params``).
+
+    Returns
+    -------
+    Result
+        Final points ``x`` (N, d), ``status`` (N,) (:mod:`testbed.kernel` codes; a
+        replica whose loss or iterate leaves the finite numbers is ``DIVERGED`` at that
+        step while the others go on), ``stop_step``, ``traces`` (n_obs, N), and
+        ``meta``: everything that made it (landscape, parameters, rule,
+        hyper-parameters, seed, perturbation, version).
+
+    Raises
+    ------
+    TestbedError
+        For any argument outside its domain, named in the message, before any
+        compiled code runs.
     """
     if isinstance(landscape, str):
-        from .registry import landscape as lookup
+        from .objective.registry import landscape as lookup
         landscape = lookup(landscape)
     landscape._require_bound()
     module = rules.get(rule)
@@ -266,3 +314,5 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
             "coords": coords.tolist(), "perturb": perturb.level(), "version": __version__}
     return Result(x=X, status=status, stop_step=stop_step,
                   steps=np.arange(n_obs) * stride, traces=traces, scalars=scalars, meta=meta)
+
+__all__ = ["OBSERVABLES", "check_seed", "run", "threads_used"]

@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from ._jit import njit
+from ._engine.jit import is_compiled, njit
 from .errors import TestbedError
 
 
@@ -29,7 +29,7 @@ class Event:
     coords: tuple = ()
 
     def __post_init__(self):
-        if not hasattr(self.pred, "py_func"):
+        if not is_compiled(self.pred):
             raise TestbedError("an event predicate must be a Numba function (decorate it "
                                "with @numba.njit) defined at module level in a file")
         if not np.all(np.isfinite(self.params)):
@@ -104,3 +104,5 @@ def converged(gtol: float) -> Event:
     """Stop once |grad f(x_t)| < gtol (stop step t + 1)."""
     _positive("gradient tolerance", gtol)
     return Event(_converged, (gtol,), f"converged(|g| < {gtol})")
+
+__all__ = ["Event", "NEVER", "converged", "escape", "leave_ball"]

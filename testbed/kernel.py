@@ -8,11 +8,11 @@
   :data:`STATUS_NAMES` from code to name;
 - the per-replica random numbers a rule may call inside compiled code, from the
   replica's own stream ``state``: :func:`normal`, :func:`uniform`,
-  :func:`uniform_ball` (see :mod:`testbed._rng`).
+  :func:`uniform_ball` (see :mod:`testbed._engine.rng`).
 """
-from ._jit import njit
-from ._rng import normal, uniform, uniform_ball
-from ._runner import BUDGET, DIVERGED, EVENT, RULE_DONE as DONE, STATUS_NAMES
+from ._engine.jit import njit
+from ._engine.rng import normal, uniform, uniform_ball
+from ._engine.status import BUDGET, DIVERGED, DONE, EVENT, STATUS_NAMES
 
 __all__ = ["njit", "BUDGET", "EVENT", "DONE", "DIVERGED", "STATUS_NAMES", "normal",
            "uniform", "uniform_ball"]

@@ -51,3 +51,5 @@ def inputs(a: np.ndarray, salt: int = 0) -> np.ndarray:
         return a
     u = np.random.default_rng([0x7E57, salt, *a.shape]).uniform(-1.0, 1.0, a.shape)
     return a * (1.0 + eps * u)
+
+__all__ = ["ENV", "MAX_LEVEL", "inputs", "level", "validate"]

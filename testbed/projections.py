@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ._jit import njit
+from ._engine.jit import is_compiled, njit
 from .errors import TestbedError
 
 
@@ -22,7 +22,7 @@ class Projection:
     name: str = ""
 
     def __post_init__(self):
-        if not hasattr(self.fn, "py_func"):
+        if not is_compiled(self.fn):
             raise TestbedError("a projection must be a Numba function (decorate it with "
                                "@numba.njit) defined at module level in a file")
         if np.any(np.isnan(self.params)):
@@ -70,3 +70,5 @@ def box(low: float, high: float) -> Projection:
     if not (isinstance(low, (int, float)) and isinstance(high, (int, float)) and low < high):
         raise TestbedError(f"box needs low < high, got [{low}, {high}]")
     return Projection(_box, (low, high), f"box({low}, {high})")
+
+__all__ = ["IDENTITY", "Projection", "ball", "box"]

@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 
-from ._runner import BUDGET, DIVERGED, EVENT, RULE_DONE, STATUS_NAMES
+from ._engine.status import BUDGET, DIVERGED, DONE, EVENT, STATUS_NAMES
 
 
 @dataclasses.dataclass
@@ -90,3 +90,5 @@ def _jsonable(obj):
     if isinstance(obj, np.generic):
         return obj.item()
     return str(obj)
+
+__all__ = ["Result"]

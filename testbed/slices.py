@@ -70,7 +70,7 @@ import numpy as np
 
 from .errors import TestbedError
 
-__all__ = ["parse_range", "layout_of", "weight_mask", "random_direction", "normalize",
+__all__ = ["Piece", "parse_range", "layout_of", "weight_mask", "random_direction", "normalize",
            "target_direction", "surface", "interpolate", "hessian_eig_map",
            "slice_curvature", "pca_directions", "project_trajectory",
            "trajectory_from_result", "save", "load", "NORMS"]
@@ -233,7 +233,7 @@ def _map_points(make_point, n_points, fn, threads):
     """fn(make_point(k)) for k < n_points, in threads (BLAS limited to one thread
     each: the kernels' matrices are small, and nested BLAS threads oversubscribe the
     cores -- a network loss took 14x longer on 2 busy cores); a float64 array."""
-    from . import _blas
+    from ._engine import blas as _blas
     out = np.empty(n_points)
 
     def work(ks):

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import testbed
-from testbed import _lanes
-from testbed._runner import BUDGET, DIVERGED, EVENT
+from testbed._engine import lanes as _lanes
+from testbed.kernel import BUDGET, DIVERGED, EVENT
 from testbed.bench import b1, b2, names, run_benchmark
 from testbed.result import Result
 

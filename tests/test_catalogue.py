@@ -18,7 +18,7 @@ import sympy as sp
 from hypothesis import given, settings, strategies as st
 
 import testbed
-from testbed import registry
+from testbed.objective import registry
 from testbed.errors import TestbedError
 
 EXTRA = [  # non-default bindings worth checking too

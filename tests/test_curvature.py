@@ -41,7 +41,7 @@ def saddle():
 ROTATED = """
 import numpy as np
 from testbed import Param, from_kernels
-from testbed._jit import njit
+from testbed.kernel import njit
 
 
 @njit

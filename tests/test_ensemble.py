@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import testbed
 from testbed import events
-from testbed._runner import BUDGET, DIVERGED, EVENT
+from testbed.kernel import BUDGET, DIVERGED, EVENT
 from testbed.errors import TestbedError
 
 SETTINGS = settings(max_examples=20,
@@ -340,7 +340,7 @@ def test_unknown_landscape_name():
 
 
 def test_unbound_landscape():
-    from testbed.registry import entry
+    from testbed.objective.registry import entry
     with pytest.raises(TestbedError, match="not bound"):
         testbed.run(entry("quadratic"), "gd", np.ones(3), 10, eta=0.1)
 

@@ -261,7 +261,7 @@ def test_declared_critical_points_are_critical():
 def test_blas_limit_restores():
     from threadpoolctl import threadpool_info
 
-    from testbed import _blas
+    from testbed._engine import blas as _blas
     before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
     with _blas.limit(1):
         assert all(lib["num_threads"] == 1 for lib in threadpool_info()

@@ -20,8 +20,8 @@ from hypothesis import given, settings, strategies as st
 
 import testbed
 from testbed import nets
-from testbed._rng import seed_state, uniform
-from testbed._runner import BUDGET
+from testbed._engine.rng import seed_state, uniform
+from testbed.kernel import BUDGET
 from testbed.errors import TestbedError
 from testbed.nets import Dense, Norm, Residual, data, layout
 
@@ -367,7 +367,7 @@ def test_sgd_needs_a_finite_sum_landscape():
 # --- catalogue and benchmark -----------------------------------------------------------
 def test_catalogue_entries_bind_lazily_and_declare_critical_points():
     for name in ("teacher_student_tanh", "moons_tanh", "spirals_tanh", "circles_gelu"):
-        entry = testbed.registry.entry(name)
+        entry = testbed.objective.registry.entry(name)
         assert "network" in entry.tags
         L = testbed.landscape(name, n=40)
         assert L.d == nets.param_count(nets.blocks(L))

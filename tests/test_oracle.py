@@ -19,7 +19,7 @@ def user_landscape(tmp_path, body: str, d: int = 3, **kw):
     (folder / f"{name}.py").write_text(textwrap.dedent(f"""
         import numpy as np
         from testbed import from_kernels
-        from testbed._jit import njit
+        from testbed.kernel import njit
         """) + textwrap.dedent(body) + f"\nENTRY = from_kernels({name!r}, __name__)\n")
     testbed.add_folder(folder)
     return testbed.landscape(name, d=d, **kw)
@@ -41,6 +41,21 @@ def exact_softplus_hessian(x):
     i = np.arange(x.size) + 1.0
     s = 1.0 / (1.0 + np.exp(-x * i))
     return np.diag(i * i * s * (1 - s) + 1.2 * x ** 2)
+
+
+def test_eigenvalue_bounds_include_the_error_of_a_derived_hvp(tmp_path):
+    """Where the HVP is a finite difference, every Lanczos bound includes its relative
+    error times the spectral scale, and the truth lies within the bound."""
+    from testbed import curvature
+    from testbed._engine.templates.oracle import FD_HVP_REL_ERROR
+    L = user_landscape(tmp_path, SOFTPLUS, d=4)
+    x = np.array([0.3, -0.2, 0.1, 0.5])
+    assert curvature.hvp_error(L) == FD_HVP_REL_ERROR
+    eig = curvature.top_eigenvalues(L, x, k=2, tol=1e-6)
+    truth = np.sort(np.diag(exact_softplus_hessian(x)))[::-1][:2]
+    assert np.all(eig.bounds >= FD_HVP_REL_ERROR * np.abs(eig.values).max())
+    assert np.all(np.abs(eig.values - truth) <= eig.bounds)
+    assert curvature.hvp_error(testbed.landscape("quadratic", d=3)) == 0.0
 
 
 def test_derived_hvp_and_hessian_meet_their_stated_accuracy(tmp_path):

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from testbed import _rng as R
-from testbed._jit import njit, njit_parallel
+from testbed._engine import rng as R
+from testbed._engine.jit import njit, njit_parallel
 
 INT64 = st.integers(-(2 ** 63), 2 ** 63 - 1)
 

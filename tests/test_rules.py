@@ -18,8 +18,8 @@ import pytest
 
 import testbed
 from testbed import projections, rules
-from testbed._rng import normal, seed_state, uniform_ball
-from testbed._runner import BUDGET, RULE_DONE
+from testbed._engine.rng import normal, seed_state, uniform_ball
+from testbed.kernel import BUDGET, DONE as RULE_DONE
 
 RTOL = 1e-12
 LAM = [-0.5, 1.0, 2.0]
@@ -451,7 +451,7 @@ def test_every_rule_has_a_twin():
 
 
 def test_rules_declare_their_hyper_parameters():
-    from testbed.landscape import Param
+    from testbed.objective.landscape import Param
     for name in rules.names():
         module = rules.get(name)
         for key, param in module.HYPER.items():

@@ -53,7 +53,7 @@ def run(state):
 
 
 def check(state, res) -> tuple[float, dict]:
-    from .._runner import EVENT
+    from ..kernel import EVENT
     from ..theory.saddle_escape import noisy_escape_distribution
     units = float(D * np.sum(res.stop_step))
     escaped = res.status == EVENT

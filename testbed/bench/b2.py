@@ -72,7 +72,7 @@ def top_hessian_eigenvalue(x, y):
 
 
 def check(state, res) -> tuple[float, dict]:
-    from .._runner import DIVERGED
+    from ..kernel import DIVERGED
     n_eta, n_start = state["etas"].size, state["n_start"]
     units = float(n_eta * n_start * state["steps"])
     x, y = res.x[:, 0], res.x[:, 1]

@@ -58,7 +58,7 @@ def run(state):
 
 def check(state, res) -> tuple[float, dict]:
     from .. import nets
-    from .._runner import STATUS_NAMES
+    from ..kernel import STATUS_NAMES
     sharp = res.traces["sharpness"][1:, 0]           # after steps 20, 40, ..., steps
     loss = res.traces["loss"][:, 0]
     tail = sharp[len(sharp) - max(1, len(sharp) // 4):] * ETA

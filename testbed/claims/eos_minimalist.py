@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ensemble import run
-from ..registry import landscape
+from ..objective.registry import landscape
 from ..theory import edge_of_stability as th
 from ..kernel import DIVERGED
 from ._base import Verdict, at_least, at_most, close, holds

@@ -182,7 +182,7 @@ def _filter_checks(L, theta, draws, directions):
 def experiment(params) -> dict:
     """All networks, slices and checks (BLAS pinned to one thread: the matrices are
     32 wide, and BLAS threads on busy cores cost up to 14x)."""
-    from .. import _blas
+    from .._engine import blas as _blas
     with _blas.limit(1), np.errstate(over="ignore", invalid="ignore"):
         return _experiment(params)
 

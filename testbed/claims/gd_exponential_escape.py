@@ -70,7 +70,7 @@ import numpy as np
 from ..ensemble import run
 from ..errors import TestbedError
 from ..events import escape
-from ..registry import landscape
+from ..objective.registry import landscape
 from ..theory import saddle_escape as th
 from ..kernel import EVENT
 from ._base import Verdict, at_least, at_most, close, holds

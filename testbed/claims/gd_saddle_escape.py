@@ -41,7 +41,7 @@ import numpy as np
 from ..ensemble import run
 from ..errors import TestbedError
 from ..events import escape
-from ..registry import landscape
+from ..objective.registry import landscape
 from ..theory import saddle_escape as th
 from ..kernel import BUDGET, EVENT, STATUS_NAMES
 from ._base import Verdict, at_most, holds

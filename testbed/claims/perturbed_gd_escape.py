@@ -69,7 +69,7 @@ from ..ensemble import run
 from ..errors import TestbedError
 from ..events import escape
 from ..measure import hessian_spectrum
-from ..registry import landscape
+from ..objective.registry import landscape
 from ..theory import saddle_escape as th
 from ..kernel import DONE, EVENT
 from ._base import Verdict, at_least, at_most, close, holds

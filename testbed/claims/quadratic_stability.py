@@ -23,7 +23,7 @@ Check, and why these tolerances:
 import numpy as np
 
 from ..ensemble import run
-from ..registry import landscape
+from ..objective.registry import landscape
 from ..kernel import DIVERGED, STATUS_NAMES
 from ._base import Verdict, at_most, holds
 

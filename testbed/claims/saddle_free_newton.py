@@ -35,7 +35,8 @@ import math
 
 import numpy as np
 
-from .. import _blas, perturb
+from .. import perturb
+from .._engine import blas as _blas
 from ..kernel import BUDGET, DIVERGED, EVENT
 from ._base import Verdict, at_most
 

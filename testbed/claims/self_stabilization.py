@@ -49,7 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ensemble import run
-from ..registry import landscape
+from ..objective.registry import landscape
 from ..theory import edge_of_stability as th
 from ..kernel import DIVERGED
 from ._base import Verdict, at_most, holds

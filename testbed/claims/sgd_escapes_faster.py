@@ -61,7 +61,7 @@ from scipy.stats import binomtest, hypergeom
 from ..ensemble import run
 from ..errors import TestbedError
 from ..events import escape
-from ..registry import landscape
+from ..objective.registry import landscape
 from ..theory import saddle_escape as th
 from ..kernel import BUDGET, EVENT
 from ._base import Verdict, at_least, at_most, holds

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _blas
+from .._engine import blas as _blas
 from ..errors import TestbedError
-from ..landscape import Landscape
+from ..objective.landscape import Landscape
 from . import data, layout, mlp
 from .layout import (Block, Dense, Norm, Residual, blocks, init_params, loss_name, pack,
                      param_count)

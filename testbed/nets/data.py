@@ -161,3 +161,5 @@ def spirals(n=300, classes=3, turns=1.0, noise=0.05, seed=0):
         lab.append(np.full(m, c, np.int64))
     X = np.concatenate(pts) + noise * rng.standard_normal((n, 2))
     return X, one_hot(np.concatenate(lab), classes)
+
+__all__ = ["circles", "digits", "moons", "one_hot", "spirals", "teacher_student"]

@@ -57,7 +57,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.linalg import ensure_blas
 
-from testbed._jit import njit
+from testbed.kernel import njit
 
 ensure_blas()
 

@@ -31,7 +31,7 @@ def get(rule):
 def hyper_params(rule) -> dict:
     """The rule's hyper-parameters as declared ``Param``s, in its order (a plain default
     in a user's rule becomes a Param with no domain beyond finiteness)."""
-    from ..landscape import Param
+    from ..objective.landscape import Param
     module = get(rule)
     return {k: v if isinstance(v, Param) else Param(v) for k, v in module.HYPER.items()}
 
@@ -52,3 +52,5 @@ def hyper_vector(rule, given: dict) -> tuple[list[str], list]:
             raise TestbedError(f"rule {name!r} needs {key}=...")
         values.append(value)
     return list(declared), values
+
+__all__ = ["get", "hyper_params", "hyper_vector", "names"]

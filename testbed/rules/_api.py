@@ -29,7 +29,7 @@ import math  # noqa: F401  (re-exported for rule modules)
 
 import numpy as np  # noqa: F401
 
-from .._rng import normal, uniform, uniform_ball  # noqa: F401
+from .._engine.rng import normal, uniform, uniform_ball  # noqa: F401
 
 
 def _bound_at_compile_time(*args):

@@ -3,7 +3,7 @@ x_{t+1} = x_t - eta m_t/(1-b1^(t+1)) / (sqrt(v_t/(1-b2^(t+1))) + eps)."""
 import math
 
 from ._api import value_grad
-from ..landscape import Param
+from ..objective.landscape import Param
 
 HYPER = {"eta": Param(None, 0.0, exclusive_low=True, doc="step size"),
          "beta1": Param(0.9, 0.0, 1.0, exclusive_high=True, doc="first-moment decay"),

@@ -1,6 +1,6 @@
 """Gradient descent: x_{t+1} = x_t - eta * grad f(x_t)."""
 from ._api import value_grad
-from ..landscape import Param
+from ..objective.landscape import Param
 
 HYPER = {"eta": Param(None, 0.0, exclusive_low=True, doc="step size")}
 STATE = 0

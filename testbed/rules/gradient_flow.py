@@ -4,7 +4,7 @@ compared with. Step t reaches time (t+1) eta."""
 import numpy as np
 
 from ._api import value_grad
-from ..landscape import Param
+from ..objective.landscape import Param
 
 HYPER = {"eta": Param(None, 0.0, exclusive_low=True, doc="RK4 time step")}
 STATE = 4

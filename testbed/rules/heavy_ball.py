@@ -1,7 +1,7 @@
 """Polyak's heavy ball: v_{t+1} = beta v_t - eta grad f(x_t); x_{t+1} = x_t + v_{t+1}
 (Polyak 1964), v_0 = 0."""
 from ._api import value_grad
-from ..landscape import Param
+from ..objective.landscape import Param
 
 HYPER = {"eta": Param(None, 0.0, exclusive_low=True, doc="step size"),
          "beta": Param(0.9, 0.0, 1.0, exclusive_high=True, doc="momentum")}

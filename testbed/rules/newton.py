@@ -8,7 +8,7 @@ import numpy as np
 
 from ._api import hessian, value_grad
 from ._linalg import spectral_step
-from ..landscape import Param
+from ..objective.landscape import Param
 
 HYPER = {"eta": Param(1.0, 0.0, exclusive_low=True, doc="step size"),
          "max_step": Param(math.inf, 0.0, exclusive_low=True, finite=False,

@@ -2,7 +2,7 @@
 xi_t ~ N(0, I_d) drawn from the replica's own stream (an isotropic model of
 mini-batch noise; Ge et al. 2015)."""
 from ._api import normal, value_grad
-from ..landscape import Param
+from ..objective.landscape import Param
 
 HYPER = {"eta": Param(None, 0.0, exclusive_low=True, doc="step size"),
          "sigma": Param(None, 0.0, exclusive_low=True, doc="noise standard deviation")}

@@ -15,7 +15,7 @@ c[2] = f(x~), c[3] = the number of perturbations.
 import math
 
 from ._api import uniform_ball, value_grad
-from ..landscape import Param
+from ..objective.landscape import Param
 
 HYPER = {"eta": Param(None, 0.0, exclusive_low=True, doc="step size"),
          "r": Param(None, 0.0, exclusive_low=True, doc="perturbation radius"),

@@ -2,7 +2,7 @@
 projection chosen for the run (``projection=`` in :func:`testbed.run`; see
 :mod:`testbed.projections`). Its parameters follow eta in the hyper vector."""
 from ._api import project, value_grad
-from ..landscape import Param
+from ..objective.landscape import Param
 
 HYPER = {"eta": Param(None, 0.0, exclusive_low=True, doc="step size")}
 STATE = 0

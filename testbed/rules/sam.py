@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ._api import value_grad
-from ..landscape import Param
+from ..objective.landscape import Param
 
 HYPER = {"eta": Param(None, 0.0, exclusive_low=True, doc="step size"),
          "rho": Param(0.05, 0.0, doc="ascent radius")}

@@ -14,7 +14,7 @@ The value returned is the mini-batch loss f_B(x_t). Needs a finite-sum landscape
 import numpy as np
 
 from ._api import n_samples, uniform, value_grad_batch
-from ..landscape import Param
+from ..objective.landscape import Param
 
 HYPER = {"eta": Param(None, 0.0, exclusive_low=True, doc="step size"),
          "batch": Param(None, 1.0, integer=True, doc="mini-batch size")}

@@ -77,7 +77,7 @@ import math
 import numpy as np
 from scipy.optimize import brentq
 
-from .._jit import njit
+from .._engine.jit import njit
 from ..errors import TestbedError
 from ..projections import Projection
 

@@ -2,7 +2,7 @@
 
 ``symbolic(name, expr, coords, params)`` checks the expression once (every free symbol
 declared, every function printable as Numba-compatible Python) and returns a
-:class:`~testbed.landscape.Landscape` whose value, gradient, Hessian and
+:class:`~testbed.objective.landscape.Landscape` whose value, gradient, Hessian and
 Hessian-vector product are all exact: SymPy differentiates, common subexpressions are
 eliminated, and the code is written into a real module (see :mod:`testbed._oracle`)
 so that Numba's disk cache works across processes.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from .errors import TestbedError
+from ..errors import TestbedError
 from .landscape import Landscape, Param
 
 

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import TestbedError
+from ..errors import TestbedError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +73,14 @@ class Landscape:
 
     Kernel contract (all Numba-compiled, float64, contiguous arrays):
     ``value_grad(x, p, g) -> f`` (writes the gradient into g), and optionally
-    ``hessian(x, p, H)`` and ``hvp(x, p, v, out)``.
+    ``value(x, p)``, ``hessian(x, p, H)``, ``hvp(x, p, v, out)``,
+    ``hvp_prepare(x, p) -> state`` with ``hvp_prepared(x, p, state, v, out)`` (work
+    shared by many products at one point), and for finite sums f = (1/n) sum_j f_j
+    ``value_grad_batch(x, p, idx, g) -> f_B`` with ``n_samples(p)``; what is missing is
+    derived (:mod:`testbed._engine.templates.oracle`). A kernel module may also define
+    ``batch(p, d)``, a plain-Python object whose ``value_grad(X)`` and
+    ``value_grad_hessian(X)`` evaluate many points (rows of X) at once, which the
+    critical-point finder uses where present (:func:`testbed.critical.evaluator`).
     """
 
     def __init__(self, name: str, *, kernels, params: dict[str, Param] | None = None,
@@ -81,7 +88,7 @@ class Landscape:
                  tags: Sequence[str] = (), paper: str = "", description: str = "",
                  pack: Callable | None = None):
         self.name = name
-        self.kernels = kernels          # import target resolved by testbed._oracle
+        self.kernels = kernels          # import target resolved by testbed.objective.oracle
         self.params = dict(params or {})
         self.dim = dim                  # None: any d, chosen at bind time
         self._critical_points = critical_points
@@ -169,8 +176,8 @@ class Landscape:
     @property
     def oracle(self):
         """The compiled module with value, value_grad, hessian and hvp."""
-        from ._oracle import oracle_module
-        from .validate import check_kernels
+        from .oracle import oracle_module
+        from .checks import check_kernels
         self._require_bound()
         module = oracle_module(self)
         if self.kernels[0] == "module":      # hand-written: check before first use

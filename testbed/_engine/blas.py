@@ -13,7 +13,7 @@ import contextlib
 import numbers
 import os
 
-from .errors import TestbedError
+from ..errors import TestbedError
 
 ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 

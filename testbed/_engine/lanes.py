@@ -4,7 +4,7 @@
 landscape with no event, no projection, shared landscape parameters, at most the loss
 observed, no coordinates recorded and at least :data:`MIN_REPLICAS` replicas (see
 :func:`eligible`). The arithmetic is that of the generic runner
-(:mod:`testbed._runner` with :mod:`testbed.rules.gd`), so the results -- final
+(:mod:`testbed._engine.templates.runner` with :mod:`testbed.rules.gd`), so the results -- final
 points, status, stop steps, loss observations -- are the same bit for bit; only the
 memory layout and the loop order differ:
 
@@ -34,13 +34,11 @@ observations from the snapshot on.
 """
 from __future__ import annotations
 
-import inspect
-
 import numba
 import numpy as np
 
-from . import _codegen
-from ._runner import BUDGET, DIVERGED
+from . import codegen
+from .status import BUDGET, DIVERGED
 
 # most replicas per block: (d + 1) rows of BLOCK float64 stay in cache for the run
 BLOCK = 1024
@@ -53,17 +51,16 @@ _HEADER = '''
 import math
 import numpy as np
 from numba import prange
-from testbed._jit import njit, njit_parallel
-from testbed._codegen import import_path
-lane = import_path({oracle!r}, {oracle_path!r}).lane
-BUDGET, DIVERGED = {budget}, {diverged}
+from testbed._engine.jit import njit, njit_parallel
+from testbed._engine.status import BUDGET, DIVERGED
+lane = None     # the oracle's scalar kernel, bound by testbed._engine.lanes on import
 '''
 
 _TEMPLATE = """
 
 @njit
 def _exact(X, eta, p, r, t0, n_steps, stride, loss, stop, status):
-    # the generic runner's loop (testbed._runner._one with the gd rule) for replica
+    # the generic runner's loop (templates/runner.py's _one with the gd rule) for replica
     # r from step t0 on, X[:, r] holding x_t0; rewrites r's observations from t0 on
     n_obs = loss.shape[0]
     inf = math.inf
@@ -156,7 +153,7 @@ def run(X, eta, p, n_steps, stride, block, chunk, loss, stop, status):
 """
 
 
-def _source(oracle, d: int, n_p: int) -> str:
+def _source(d: int, n_p: int) -> str:
     xs = [f"_x{i}" for i in range(d)]
     gs = [f"_g{i}" for i in range(d)]
     ps = [f"_q{j}" for j in range(n_p)]
@@ -172,9 +169,7 @@ def _source(oracle, d: int, n_p: int) -> str:
     body += ["_e = eta[r]", f"_f, {', '.join(gs)}{',' if d == 1 else ''} = {call}",
              "_z = _f - _f"]
     body += [f"row{i}[r] = ({x} - _e * {g}) - _z" for i, (x, g) in enumerate(zip(xs, gs))]
-    head = _HEADER.format(oracle=oracle.__name__, oracle_path=oracle.__file__,
-                          budget=BUDGET, diverged=DIVERGED)
-    return head + _TEMPLATE.format(
+    return _HEADER + _TEMPLATE.format(
         d=d, call=call, gs=", ".join(gs) + ("," if d == 1 else ""),
         unpack_p=lines(4, [f"{q} = p[{j}]" for j, q in enumerate(ps)] or ["pass"]),
         load_r=lines(4, [f"{x} = X[{i}, r]" for i, x in enumerate(xs)]),
@@ -192,17 +187,19 @@ def _source(oracle, d: int, n_p: int) -> str:
 
 
 def lanes_module(oracle, d: int, n_p: int):
-    """The generated lanes module for this oracle, dimension and parameter count."""
-    key = "|".join([oracle.__name__, str(d), str(n_p),
-                    _codegen.digest(_HEADER + _TEMPLATE + inspect.getsource(_source))])
-    return _codegen.load_generated("lanes", key, lambda: _source(oracle, d, n_p))
+    """The generated lanes module for this oracle, dimension and parameter count, its
+    ``lane`` bound to the oracle's."""
+    module = codegen.generated("lanes", f"{oracle.__name__}|{d}|{n_p}",
+                               lambda: _source(d, n_p))
+    module.lane = oracle.lane
+    return module
 
 
 def eligible(landscape, rule_module, event, projection, params, observe, coords, n) -> bool:
     """Whether ``testbed.run`` may take the lanes path for these arguments."""
-    from .events import NEVER
-    from .projections import IDENTITY
-    from .rules import gd
+    from ..events import NEVER
+    from ..projections import IDENTITY
+    from ..rules import gd
     return (rule_module is gd and event is NEVER and projection is IDENTITY
             and params is None and set(observe) <= {"loss"} and len(coords) == 0
             and n >= MIN_REPLICAS and landscape.kernels[0] == "sympy"

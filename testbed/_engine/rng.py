@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from testbed._jit import njit
+from .jit import njit
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import TestbedError
+from ..errors import TestbedError
 
 _DONE: set = set()
 FD_TOL = 1e-5

@@ -16,8 +16,8 @@ import pkgutil
 import re
 from pathlib import Path
 
-from ._codegen import import_path
-from .errors import TestbedError
+from .._engine.codegen import import_path
+from ..errors import TestbedError
 from .landscape import Landscape
 
 _ENTRIES: dict[str, Landscape] = {}

@@ -1,0 +1,179 @@
+"""A landscape's oracle: its kernels, what they lack derived, and the spectral kernels.
+
+Bound at instantiation (see :mod:`testbed.objective.oracle`): ``value_grad(x, p, g)
+-> f`` and whichever of ``value``, ``hessian``, ``hvp``, ``hvp_prepare`` /
+``hvp_prepared`` the landscape's kernels provide; each one missing is bound to its
+derivation below:
+
+- ``value`` from ``value_grad`` (exact);
+- ``hvp`` from ``hessian`` (exact), else a central difference of the gradient,
+  Hv ~ (g(x + h v) - g(x - h v)) / (2h), h = eps^(1/3) max(1, |x|) / |v|: truncation
+  h^2/6 |D^3 f[v, v, .]| plus rounding eps |g| / h, a relative error of about
+  :data:`FD_HVP_REL_ERROR` for smooth functions of unit scale;
+- ``hessian`` from ``hvp_prepared``, column by column, then symmetrised (exact if
+  hvp is);
+- ``hvp_prepare`` / ``hvp_prepared`` (per-point work shared by many products) as a
+  plain ``hvp``.
+
+Spectral kernels on these: :func:`lanczos` and :func:`sharpness` (the top eigenvalue,
+converged to :data:`SHARPNESS_TOL`).
+"""
+import math
+
+import numpy as np
+
+from testbed._engine.jit import njit
+from testbed._engine.rng import normal, seed_state
+
+# relative accuracy of the central-difference HVP on smooth functions of unit scale
+FD_HVP_REL_ERROR = 1e-10
+# the sharpness observer's Lanczos runs until its residual bound is this, relative
+SHARPNESS_TOL = 1e-6
+_FD_STEP = 6.0554544523933395e-06          # eps^(1/3), eps = 2^-52
+
+
+def _unbound(*args):
+    raise RuntimeError("bound when testbed._engine.codegen.instantiate makes an instance")
+
+
+value = value_grad = hessian = hvp = hvp_prepare = hvp_prepared = _unbound
+
+
+@njit
+def derived_value(x, p):
+    g = np.empty(x.shape[0])
+    return value_grad(x, p, g)
+
+
+@njit
+def derived_hvp_difference(x, p, v, out):
+    d = x.shape[0]
+    vn = 0.0
+    xn = 0.0
+    for i in range(d):
+        vn += v[i] * v[i]
+        xn += x[i] * x[i]
+    if vn == 0.0:
+        out[:] = 0.0
+        return
+    h = _FD_STEP * max(1.0, math.sqrt(xn)) / math.sqrt(vn)
+    gp = np.empty(d)
+    gm = np.empty(d)
+    value_grad(x + h * v, p, gp)
+    value_grad(x - h * v, p, gm)
+    for i in range(d):
+        out[i] = (gp[i] - gm[i]) / (2.0 * h)
+
+
+@njit
+def derived_hvp_from_hessian(x, p, v, out):
+    d = x.shape[0]
+    H = np.empty((d, d))
+    hessian(x, p, H)
+    for i in range(d):
+        s = 0.0
+        for j in range(d):
+            s += H[i, j] * v[j]
+        out[i] = s
+
+
+@njit
+def derived_hessian(x, p, H):
+    d = x.shape[0]
+    e = np.zeros(d)
+    col = np.empty(d)
+    state = hvp_prepare(x, p)
+    for j in range(d):
+        e[j] = 1.0
+        hvp_prepared(x, p, state, e, col)
+        e[j] = 0.0
+        for i in range(d):
+            H[i, j] = col[i]
+    for i in range(d):
+        for j in range(i):
+            s = 0.5 * (H[i, j] + H[j, i])
+            H[i, j] = s
+            H[j, i] = s
+
+
+@njit
+def derived_hvp_prepare(x, p):
+    return np.empty(0)
+
+
+@njit
+def derived_hvp_prepared(x, p, state, v, out):
+    hvp(x, p, v, out)
+
+
+@njit
+def lanczos(x, p, k, seed, alpha, beta):
+    """k steps of Lanczos on v -> H(x) v with full reorthogonalisation, from a seeded
+    Gaussian start. Fills the tridiagonal (alpha, beta) and returns the number of
+    steps done (fewer if an invariant subspace is found)."""
+    d = x.shape[0]
+    V = np.zeros((k + 1, d))
+    rng = np.empty(4, np.uint64)
+    seed_state(seed, 0, rng)
+    nrm = 0.0
+    for i in range(d):
+        V[0, i] = normal(rng)
+        nrm += V[0, i] * V[0, i]
+    V[0] /= math.sqrt(nrm)
+    w = np.empty(d)
+    state = hvp_prepare(x, p)           # work shared by the k products at x
+    for j in range(k):
+        hvp_prepared(x, p, state, V[j], w)
+        alpha[j] = np.dot(w, V[j])
+        for i in range(j + 1):          # full reorthogonalisation (twice is enough)
+            w -= np.dot(w, V[i]) * V[i]
+        for i in range(j + 1):
+            w -= np.dot(w, V[i]) * V[i]
+        b = math.sqrt(np.dot(w, w))
+        beta[j] = b
+        if b <= 1e-13 * max(1.0, abs(alpha[j])):
+            return j + 1
+        V[j + 1] = w / b
+    return k
+
+
+@njit
+def _top_ritz(x, p, steps):
+    """(largest Ritz value, its residual bound beta_m |s_m|, steps done) of ``steps``
+    Lanczos steps from the seed-0 start; NaN where a product is not finite."""
+    alpha = np.zeros(steps)
+    beta = np.zeros(steps)
+    m = lanczos(x, p, steps, 0, alpha, beta)
+    if not (np.all(np.isfinite(alpha[:m])) and np.all(np.isfinite(beta[:m]))):
+        return np.nan, np.nan, m
+    T = np.zeros((m, m))
+    for i in range(m):
+        T[i, i] = alpha[i]
+        if i + 1 < m:
+            T[i, i + 1] = beta[i]
+            T[i + 1, i] = beta[i]
+    w, S = np.linalg.eigh(T)
+    return w[m - 1], abs(beta[m - 1] * S[m - 1, m - 1]), m
+
+
+@njit
+def sharpness(x, p, n_iter):
+    """The largest Hessian eigenvalue at x: exact (dense) when d <= max(64, n_iter);
+    else Lanczos from ``n_iter`` steps, doubled until the top Ritz value's residual
+    bound is at most SHARPNESS_TOL times its size (or an invariant subspace, or d
+    steps). NaN where the Hessian is not finite."""
+    d = x.shape[0]
+    if d <= max(64, n_iter):
+        H = np.empty((d, d))
+        hessian(x, p, H)
+        if not np.all(np.isfinite(H)):
+            return np.nan
+        return np.linalg.eigvalsh(H)[d - 1]
+    steps = min(n_iter, d)
+    while True:
+        theta, bound, m = _top_ritz(x, p, steps)
+        if not (bound <= SHARPNESS_TOL * max(abs(theta), 1e-300)) and m == steps \
+                and steps < d and math.isfinite(theta):
+            steps = min(2 * steps, d)
+            continue
+        return theta
