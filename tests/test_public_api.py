@@ -104,3 +104,18 @@ def test_import_works_without_the_jit():
     L = testbed.landscape("quadratic", d=3)
     jit = testbed.run(L, "noisy_gd", np.ones(3), steps=5, eta=0.1, sigma=0.1, n=2, seed=3)
     assert eval(plain) == jit.x.tolist()
+
+
+def test_every_subpackage_is_installed():
+    """pyproject.toml lists the packages a non-editable install ships: each folder of
+    the package with an __init__.py must be there."""
+    import tomllib
+    from pathlib import Path
+    root = Path(testbed.__file__).parent
+    if not (root.parent / "pyproject.toml").exists():
+        pytest.skip("testbed is not installed from a checkout")
+    listed = set(tomllib.loads((root.parent / "pyproject.toml").read_text())
+                 ["tool"]["setuptools"]["packages"])
+    found = {"testbed." + ".".join(p.parent.relative_to(root).parts) if p.parent != root
+             else "testbed" for p in root.rglob("__init__.py")}
+    assert found - {"testbed.functions"} <= listed, found - listed
