@@ -178,8 +178,9 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
     stride : int
         Observe every ``stride`` steps (and at the stop).
     observe : tuple of str
-        Among ``"loss"``, ``"grad_norm"``, ``"sharpness"`` (the top Hessian eigenvalue,
-        converged to a relative residual of 1e-6; see the oracle template).
+        Among ``"loss"``, ``"grad_norm"``, ``"sharpness"`` (the top Hessian eigenvalue:
+        exact for d <= max(64, sharpness_iters), else Lanczos converged to a relative
+        residual of 1e-6; :func:`testbed._engine.templates.oracle.sharpness`).
     coords : sequence of int
         Coordinates of x to record at each observation, each in [0, d).
     event : Event, optional
@@ -190,7 +191,8 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
     threads : int, optional
         Numba threads (default: all); results are the same for any value.
     sharpness_iters : int
-        Lanczos steps the sharpness observer starts from (doubled until converged).
+        The sharpness observer is dense up to d = max(64, sharpness_iters) and takes at
+        most max(8 sharpness_iters, 160) Lanczos steps.
     replica_offset : int
         Shifts the replica indices: a chunk of a larger run draws the same streams.
     params : array (N, n_p), optional

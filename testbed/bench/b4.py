@@ -6,8 +6,8 @@ Network 64-32-32-10, tanh, biases (d = 3466), PyTorch-default uniform initialisa
 (``testbed.nets.init_params(L, seed, "pytorch")``). Full-batch GD, eta = 1.5, 2,000
 steps, one ``testbed.run`` with ``observe=("loss", "sharpness")``, ``stride=20``,
 ``sharpness_iters=20``: every 20 steps the runner's observer takes the largest
-Hessian eigenvalue from 20 Lanczos steps on exact Hessian-vector products
-(R-operator, :mod:`testbed.nets.mlp`).
+Hessian eigenvalue by Lanczos on exact Hessian-vector products (R-operator,
+:mod:`testbed.nets.mlp`), converged to a relative residual of 1e-6.
 
 Check: ``loss_final``, ``sharpness`` (the 100 values after steps 20, 40, ..., 2000:
 observation k is taken before step 20 k, i.e. after 20 k steps) and
@@ -17,8 +17,8 @@ progressively until eta * S reaches 2 (about step 500) and then hovers at the ed
 of stability (Cohen et al. 2021).
 
 Parallelism: one network, so the replica loop has nothing to share. The GD steps run
-on one core; the 100 sharpness observations (20 Hessian-vector products each, more
-work than the 2,000 steps) are computed by the engine after the run on the recorded
+on one core; the 100 sharpness observations (Lanczos on Hessian-vector products,
+more work than the 2,000 steps) are computed by the engine after the run on the recorded
 iterates, in parallel over the observations (:func:`testbed.ensemble.run`; the values
 equal the in-run observer's bit for bit, tests/test_ensemble.py). BLAS inside the
 kernels runs single-threaded (:func:`testbed.nets.blas_threads`; 2 threads measured

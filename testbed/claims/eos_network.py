@@ -15,9 +15,9 @@ initialisation (seed ``init_seed``), the same start for every step size. One
 steps; the sharpness at each recorded point is the algebraically largest Hessian
 eigenvalue by Lanczos (ARPACK, warm-started from the previous eigenvector) on exact
 Hessian-vector products, converged to 1e-10 relative. (The engine's observer,
-``observe=("sharpness",)``, computes the same quantity from a fixed number of Lanczos
-steps, as benchmark B4 does; here the values are converged, so that the band is not
-blurred by the estimator.) A step size from which GD diverges is included: it must be
+``observe=("sharpness",)``, which benchmark B4 uses, converges the same quantity to a
+relative residual of 1e-6; here the tighter tolerance keeps the band free of any
+estimator error.) A step size from which GD diverges is included: it must be
 flagged diverged with its step and stay out of every statistic.
 
 Prediction: eta S / 2 starts below 1, reaches 1 within the first three quarters of
