@@ -323,9 +323,35 @@ def classify(L, X, tol=1e-8, p=None):
 
 
 def find(L, X0, method="newton", iters=100, *, dedup=None, tol=1e-8, p=None, **kw) -> Found:
-    """Search (:func:`search`), keep the converged end points, deduplicate them
-    (radius ``dedup``, default 1e-4 * (ell if the landscape has one, else 1)) and
-    classify them. Extra keywords go to :func:`search`."""
+    """Critical points found from many starts, deduplicated and classified.
+
+    Parameters
+    ----------
+    L : Landscape (bound)
+    X0 : array (N, d)
+        Starting points.
+    method : str
+        One of :data:`METHODS` (Newton, Levenberg-Marquardt, saddle-free Newton,
+        eigenvector following to a target index).
+    iters : int
+        Steps per start.
+    dedup : float, optional
+        Points closer than this are one (default 1e-4 x ell where the landscape has a
+        length scale, else 1e-4).
+    tol : float
+        Relative eigenvalue threshold of the classification (:func:`classify_spectra`).
+    p : array, optional
+        Landscape parameter vector (default ``L.p``).
+    **kw
+        Passed to :func:`search` (max_step, gtol, eta, damping, rcond, target).
+
+    Returns
+    -------
+    Found
+        Points, energies, Morse indices (and alpha = index / d), degeneracy, Hessian
+        spectra, gradient norms, the start each came from, and the counts of starts,
+        converged searches and Hessian evaluations.
+    """
     res = search(L, X0, method, iters, p=p, **kw)
     ok = np.flatnonzero(res.converged)
     if dedup is None:

@@ -10,16 +10,15 @@ hyper-parameter; bind landscapes with the same d for ``params``).
 """
 from __future__ import annotations
 
-import contextlib
 import numbers
 import warnings
 
-import numba
 import numpy as np
 from numba.core.errors import NumbaError
 
 from . import perturb, rules
-from ._engine import lanes as _lanes, runner as _runner
+from ._engine import runner as _runner
+from ._engine.runner import threads_used
 from ._version import __version__
 from .errors import TestbedError
 from .events import NEVER, Event
@@ -90,68 +89,6 @@ def _starts(landscape: Landscape, x0, n) -> np.ndarray:
     if not np.all(np.isfinite(X)):
         raise TestbedError("x0 contains NaN or inf")
     return np.ascontiguousarray(perturb.inputs(X))      # no change unless asked
-
-
-@contextlib.contextmanager
-def threads_used(k, replicas=1):
-    """Numba threads for the replicas (k, or all); BLAS pinned to one thread while
-    several replicas run at once, or the two thread pools oversubscribe the cores
-    (numpy/scipy BLAS called from kernels, e.g. eigh in Newton steps, is threaded)."""
-    from ._engine import blas as _blas
-    with _blas.limit(1 if replicas > 1 else None):
-        with _numba_threads(k):
-            yield
-
-
-@contextlib.contextmanager
-def _numba_threads(k):
-    if k is None:
-        yield
-        return
-    k = _check_count("threads", k)
-    if k > numba.config.NUMBA_NUM_THREADS:
-        raise TestbedError(f"threads = {k} exceeds the {numba.config.NUMBA_NUM_THREADS} "
-                           f"Numba threads available")
-    old = numba.get_num_threads()
-    numba.set_num_threads(k)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(old)
-
-
-# iterates kept for the sharpness observer computed after the run (see below), in bytes
-SHARPNESS_AFTER_BYTES = 256 * 2**20
-
-
-def _sharpness_after(N, d, rows) -> bool:
-    """Whether the sharpness observer runs after the ensemble, on the recorded iterates,
-    instead of inside it: where it uses Lanczos on HVPs (d > 64; each observation then
-    costs n_iter products, more than many steps) and the iterates fit in
-    SHARPNESS_AFTER_BYTES. The values are the same (the same compiled ``sharpness`` on
-    the same x); the gain is parallelism over (observation, replica) pairs, so a
-    single network uses every core, and no sharpness code compiled into the runner.
-    The choice depends on the sizes only, never on the thread count."""
-    return d > 64 and rows * d * N * 8 <= SHARPNESS_AFTER_BYTES
-
-
-def _sharpness_of_iterates(oracle, xs, loss, P, n_iter, out, threads):
-    """out[k, r] = sharpness at the recorded iterate xs[k, :, r] where the runner
-    observed a finite loss (NaN elsewhere, as inside the runner); in threads over the
-    pairs, each with single-threaded BLAS (the kernels release the GIL)."""
-    import concurrent.futures
-
-    import numba
-    pairs = np.argwhere(np.isfinite(loss))
-    t = max(1, min(threads or numba.get_num_threads(), len(pairs)))
-
-    def work(chunk):
-        for k, r in chunk:
-            p = P[r] if P.shape[0] > 1 else P[0]
-            out[k, r] = oracle.sharpness(np.ascontiguousarray(xs[k, :, r]), p, n_iter)
-    from ._engine import blas as _blas
-    with _blas.limit(1), concurrent.futures.ThreadPoolExecutor(t) as ex:
-        list(ex.map(work, [pairs[i::t] for i in range(t)]))
 
 
 def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
@@ -262,46 +199,16 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
         raise TestbedError(f"rule {rule_name!r} needs kernel(s) {missing}, which landscape "
                            f"{landscape.name!r} does not provide (a finite-sum landscape "
                            f"defines value_grad_batch(x, p, idx, g) and n_samples(p))")
-    if _lanes.eligible(landscape, module, event, projection, params, observe, coords, N):
-        # plain GD on a SymPy landscape: the vectorised structure-of-arrays loop
-        # (testbed/_lanes.py), bit-identical to the generic runner below
-        with threads_used(threads, N):
-            X, status, stop_step, loss = _lanes.run(oracle, X, H[:, 0], landscape.p,
-                                                    steps, stride, "loss" in observe)
-        n_obs = steps // stride + 1
-        scalars = np.zeros((N, module.SCALARS))
-        traces = {} if loss is None else {"loss": loss}
-    else:
-        n_obs = steps // stride + 1
-        rows = n_obs if (observe or coords.shape[0]) else 0   # nothing observed: no work
-        after = "sharpness" in observe and _sharpness_after(N, d, rows)
-        kernel = _runner.runner_module(oracle, module, event, projection,
-                                       with_sharpness="sharpness" in observe and not after)
-        loss = np.full((rows, N), np.nan)       # loss and grad_norm come together
-        gnorm = np.full((rows, N), np.nan)
-        sharp = np.full((rows if "sharpness" in observe else 0, N), np.nan)
-        asked = coords
-        if after:                               # record whole iterates instead
-            coords = np.arange(d, dtype=np.int64)
-        xs = np.full((rows, coords.shape[0], N), np.nan)
-        status = np.zeros(N, np.int8)
-        stop_step = np.zeros(N, np.int64)
-        scalars = np.zeros((N, module.SCALARS))
-        with threads_used(threads, N):
-            try:
-                kernel.run(X, P, H, event.params, seed, replica_offset, steps, stride,
-                           module.STATE, module.SCALARS, coords, sharpness_iters, loss, gnorm,
-                           xs, sharp, status, stop_step, scalars)
-            except NumbaError as exc:
-                raise compile_error(landscape, f"ensemble for rule {rule_name!r}", exc) from None
-        if after:
-            _sharpness_of_iterates(oracle, xs, loss, P, sharpness_iters, sharp, threads)
-            coords = asked
-            xs = np.ascontiguousarray(xs[:, asked, :])
-        traces = {k: v for k, v in (("loss", loss), ("grad_norm", gnorm), ("sharpness", sharp))
-                  if k in observe}
-        if coords.shape[0]:
-            traces["coords"] = xs
+    job = _runner.Job(landscape=landscape, rule=module, X=X, P=P, H=H, event=event,
+                      projection=projection, seed=seed, offset=replica_offset, steps=steps,
+                      stride=stride, observe=tuple(observe), coords=coords,
+                      sharpness_iters=sharpness_iters, threads=threads,
+                      shared_params=params is None)
+    try:
+        X, status, stop_step, traces, scalars = _runner.execute(job)
+    except NumbaError as exc:
+        raise compile_error(landscape, f"ensemble for rule {rule_name!r}", exc) from None
+    n_obs = steps // stride + 1
     at_start = int(np.sum((status == _runner.DIVERGED) & (stop_step == 0)))
     if at_start:
         warnings.warn(f"{at_start} of {N} replicas have a non-finite loss at their starting "

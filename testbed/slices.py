@@ -257,10 +257,29 @@ def _value_fn(L, fn):
 
 def surface(L, theta, xdirection, ydirection=None, x="-1:1:51", y=None, *, fn=None,
             threads=None) -> dict:
-    """The 1-D slice f(theta + a d1) (``ydirection`` None) or 2-D slice
-    f(theta + a d1 + b d2) over the ranges x, y (y defaults to x), with Li et al.'s
-    keys: xcoordinates, [ycoordinates], train_loss ((ny, nx) in 2-D, rows follow y).
-    ``fn(point) -> float`` replaces the landscape's value (e.g. an accuracy)."""
+    """A 1-D slice f(theta + a d1) or 2-D slice f(theta + a d1 + b d2).
+
+    Parameters
+    ----------
+    L : Landscape (bound)
+    theta : array (d,)
+        The centre (a trained network, a minimum).
+    xdirection, ydirection : array (d,)
+        d1 and d2 (``ydirection`` None: a 1-D slice); see :func:`normalize` for
+        Li et al.'s filter normalisation.
+    x, y : str or array
+        Ranges in the ``min:max:num`` grammar (y defaults to x).
+    fn : callable, optional
+        ``fn(point) -> float`` in place of the landscape's value (an accuracy, say).
+    threads : int, optional
+        Points evaluated in parallel.
+
+    Returns
+    -------
+    dict
+        Li et al.'s keys: ``xcoordinates``, ``ycoordinates`` (2-D), ``train_loss``
+        ((ny, nx) in 2-D, rows following y).
+    """
     theta = L._point(theta)
     d1 = L._point(xdirection, "xdirection")
     xs = parse_range(x, "x")

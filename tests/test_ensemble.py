@@ -252,16 +252,16 @@ def test_sharpness_after_the_run_equals_the_in_run_observer(monkeypatch):
     """d > 64: the sharpness is computed after the run on the recorded iterates (in
     threads); forcing the in-runner observer gives the same values bit for bit, the
     same coordinate traces, and NaN after a divergence in both."""
-    from testbed import ensemble
+    from testbed._engine import runner as _runner
     L = testbed.landscape("gaussian_field", d=80, K=200)
     rng = np.random.default_rng(0)
     X0 = rng.standard_normal((3, 80))
     X0[2] *= 1e3                                   # this one diverges at eta = 50
     kw = dict(n=3, eta=np.array([0.05, 0.1, 50.0]), stride=3, coords=(1, 7),
               observe=("loss", "sharpness"), sharpness_iters=12)
-    assert ensemble._sharpness_after(3, 80, 5)
+    assert _runner._sharpness_after(3, 80, 5)
     after = testbed.run(L, "gd", X0, 12, **kw)
-    monkeypatch.setattr(ensemble, "SHARPNESS_AFTER_BYTES", -1)
+    monkeypatch.setattr(_runner, "SHARPNESS_AFTER_BYTES", -1)
     inside = testbed.run(L, "gd", X0, 12, **kw)
     for k in ("loss", "sharpness", "coords"):
         np.testing.assert_array_equal(after.traces[k], inside.traces[k])

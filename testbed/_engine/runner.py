@@ -1,5 +1,9 @@
-"""The compiled ensemble: one instance of :mod:`testbed._engine.templates.runner`
-per landscape oracle, update rule, stopping event and projection.
+"""The compiled ensemble, behind one interface: :func:`execute` runs a validated
+:class:`Job` (from :func:`testbed.run`) on one of two backends -- the vectorised GD
+lanes (:mod:`.lanes`, plain GD on a SymPy landscape) or an instance of
+:mod:`testbed._engine.templates.runner` per landscape oracle, update rule, stopping
+event and projection -- sizes the threads, and computes the sharpness observations
+after the run where that is faster (same values).
 
 A rule's ``init`` and ``step`` are compiled in the instance's globals, where the
 oracle's kernels, the replica's random-number functions, the event and the
@@ -8,7 +12,16 @@ projection are bound; the names the rule module itself defines and its functions
 """
 from __future__ import annotations
 
-from . import codegen
+import concurrent.futures
+import contextlib
+import dataclasses
+import numbers
+
+import numba
+import numpy as np
+
+from . import blas, codegen, lanes
+from ..errors import TestbedError
 from .status import BUDGET, DIVERGED, DONE, EVENT, STATUS_NAMES  # noqa: F401
 from .templates import runner as template
 
@@ -51,3 +64,123 @@ def runner_module(oracle, rule, event, projection, with_sharpness=False):
             module.sharpness = module.no_sharpness
         _MODULES[memo] = module
     return _MODULES[memo]
+
+
+@dataclasses.dataclass
+class Job:
+    """A validated ensemble run (see :func:`testbed.run` for the meaning of each)."""
+    landscape: object
+    rule: object
+    X: np.ndarray               # (N, d) starts
+    P: np.ndarray               # (1 or N, n_p) landscape parameters
+    H: np.ndarray               # (1 or N, n_h) hyper-parameters, projection's appended
+    event: object
+    projection: object
+    seed: int
+    offset: int
+    steps: int
+    stride: int
+    observe: tuple
+    coords: np.ndarray
+    sharpness_iters: int
+    threads: int | None
+    shared_params: bool
+
+
+def execute(job: Job):
+    """Run the job on its backend: (x (N, d), status, stop_step, traces, scalars)."""
+    N, d = job.X.shape
+    oracle = job.landscape.oracle
+    scalars = np.zeros((N, job.rule.SCALARS))
+    if lanes.eligible(job.landscape, job.rule, job.event, job.projection,
+                      None if job.shared_params else job.P, job.observe, job.coords, N):
+        with threads_used(job.threads, N):
+            X, status, stop_step, loss = lanes.run(oracle, job.X, job.H[:, 0], job.P[0],
+                                                   job.steps, job.stride,
+                                                   "loss" in job.observe)
+        return X, status, stop_step, ({} if loss is None else {"loss": loss}), scalars
+    n_obs = job.steps // job.stride + 1
+    rows = n_obs if (job.observe or job.coords.shape[0]) else 0   # nothing observed
+    sharp_wanted = "sharpness" in job.observe
+    after = sharp_wanted and _sharpness_after(N, d, rows)
+    kernel = runner_module(oracle, job.rule, job.event, job.projection,
+                           with_sharpness=sharp_wanted and not after)
+    loss = np.full((rows, N), np.nan)       # loss and grad_norm come together
+    gnorm = np.full((rows, N), np.nan)
+    sharp = np.full((rows if sharp_wanted else 0, N), np.nan)
+    coords = np.arange(d, dtype=np.int64) if after else job.coords  # whole iterates
+    xs = np.full((rows, coords.shape[0], N), np.nan)
+    status = np.zeros(N, np.int8)
+    stop_step = np.zeros(N, np.int64)
+    X = job.X
+    with threads_used(job.threads, N):
+        kernel.run(X, job.P, job.H, job.event.params, job.seed, job.offset, job.steps,
+                   job.stride, job.rule.STATE, job.rule.SCALARS, coords,
+                   job.sharpness_iters, loss, gnorm, xs, sharp, status, stop_step, scalars)
+    if after:
+        _sharpness_of_iterates(oracle, xs, loss, job.P, job.sharpness_iters, sharp,
+                               job.threads)
+        xs = np.ascontiguousarray(xs[:, job.coords, :])
+    traces = {k: v for k, v in (("loss", loss), ("grad_norm", gnorm), ("sharpness", sharp))
+              if k in job.observe}
+    if job.coords.shape[0]:
+        traces["coords"] = xs
+    return X, status, stop_step, traces, scalars
+
+
+@contextlib.contextmanager
+def threads_used(k, replicas=1):
+    """Numba threads for the replicas (k, or all); BLAS pinned to one thread while
+    several replicas run at once, or the two thread pools oversubscribe the cores
+    (numpy/scipy BLAS called from kernels, e.g. eigh in Newton steps, is threaded)."""
+    with blas.limit(1 if replicas > 1 else None):
+        with _numba_threads(k):
+            yield
+
+
+@contextlib.contextmanager
+def _numba_threads(k):
+    if k is None:
+        yield
+        return
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise TestbedError(f"threads must be an integer >= 1, got {k!r}")
+    if k > numba.config.NUMBA_NUM_THREADS:
+        raise TestbedError(f"threads = {k} exceeds the {numba.config.NUMBA_NUM_THREADS} "
+                           f"Numba threads available")
+    old = numba.get_num_threads()
+    numba.set_num_threads(k)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
+
+
+# iterates kept for the sharpness observer computed after the run (see below), in bytes
+SHARPNESS_AFTER_BYTES = 256 * 2**20
+
+
+def _sharpness_after(N, d, rows) -> bool:
+    """Whether the sharpness observer runs after the ensemble, on the recorded iterates,
+    instead of inside it: where it uses Lanczos on HVPs (d > 64; each observation then
+    costs n_iter products, more than many steps) and the iterates fit in
+    SHARPNESS_AFTER_BYTES. The values are the same (the same compiled ``sharpness`` on
+    the same x); the gain is parallelism over (observation, replica) pairs, so a
+    single network uses every core, and no sharpness code compiled into the runner.
+    The choice depends on the sizes only, never on the thread count."""
+    return d > 64 and rows * d * N * 8 <= SHARPNESS_AFTER_BYTES
+
+
+def _sharpness_of_iterates(oracle, xs, loss, P, n_iter, out, threads):
+    """out[k, r] = sharpness at the recorded iterate xs[k, :, r] where the runner
+    observed a finite loss (NaN elsewhere, as inside the runner); in threads over the
+    pairs, each with single-threaded BLAS (the kernels release the GIL)."""
+    pairs = np.argwhere(np.isfinite(loss))
+    t = max(1, min(threads or numba.get_num_threads(), len(pairs)))
+
+    def work(chunk):
+        for k, r in chunk:
+            p = P[r] if P.shape[0] > 1 else P[0]
+            out[k, r] = oracle.sharpness(np.ascontiguousarray(xs[k, :, r]), p, n_iter)
+    with blas.limit(1), concurrent.futures.ThreadPoolExecutor(t) as ex:
+        list(ex.map(work, [pairs[i::t] for i in range(t)]))

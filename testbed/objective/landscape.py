@@ -221,7 +221,24 @@ class Landscape:
 
 
 def from_kernels(name: str, module: str, **kw) -> Landscape:
-    """A landscape whose kernels are the Numba functions of module ``module``
-    (usually ``__name__`` of the file that declares it): ``value_grad`` is required,
-    ``hessian`` and ``hvp`` are optional and otherwise derived."""
+    """A landscape whose kernels are hand-written Numba functions.
+
+    Parameters
+    ----------
+    name : str
+        The catalogue name.
+    module : str
+        The module holding the kernels, usually ``__name__`` of the declaring file:
+        ``value_grad(x, p, g) -> f`` is required, the rest of the contract of
+        :class:`Landscape` optional (what is missing is derived, its accuracy stated).
+    **kw
+        params (name -> :class:`Param`), dim, critical_points, domain, tags, paper,
+        description, pack (parameters -> the flat vector p the kernels receive).
+
+    Returns
+    -------
+    Landscape
+        Unbound; a hand-written gradient is checked against finite differences on
+        first use.
+    """
     return Landscape(name, kernels=("module", module), **kw)

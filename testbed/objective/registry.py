@@ -53,7 +53,18 @@ def _load_package() -> None:
 
 
 def add_folder(path) -> None:
-    """Load every landscape file under ``path`` (recursively)."""
+    """Load every landscape file under ``path`` (recursively) into the catalogue.
+
+    Parameters
+    ----------
+    path : str or Path
+        A folder of landscape files (as ``$TESTBED_FUNCTIONS`` names).
+
+    Raises
+    ------
+    TestbedError
+        If the folder does not exist, or a name is declared twice (both files named).
+    """
     folder = Path(path).expanduser().resolve()
     if not folder.is_dir():
         raise TestbedError(f"functions folder {str(path)!r} does not exist")
@@ -89,5 +100,21 @@ def entry(name: str) -> Landscape:
 
 
 def landscape(name: str, d: int | None = None, **params) -> Landscape:
-    """The catalogue entry ``name`` bound to dimension d and parameter values."""
+    """The catalogue entry ``name``, bound.
+
+    Parameters
+    ----------
+    name : str
+        A catalogue name (``testbed.landscapes()``), yours included.
+    d : int, optional
+        The dimension, for entries that work in any d.
+    **params
+        Parameter values, each checked against its declared domain (defaults for the
+        rest).
+
+    Returns
+    -------
+    Landscape
+        Bound: ``value``, ``grad``, ``hessian``, ``hvp`` and ``critical_points`` work.
+    """
     return entry(name).bind(d=d, **params)

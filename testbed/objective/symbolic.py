@@ -39,11 +39,32 @@ def printer() -> _Printer:
 
 
 def symbolic(name: str, expr, coords, params: dict | None = None, **kw) -> Landscape:
-    """Landscape from a SymPy expression in ``coords`` with named ``params``.
+    """A landscape from a SymPy expression, with exact derivatives.
 
-    ``params`` maps a SymPy symbol (or its name) to a :class:`Param`; remaining
-    keyword arguments (critical_points, domain, tags, paper, description) go to
-    :class:`Landscape`.
+    Parameters
+    ----------
+    name : str
+        The catalogue name.
+    expr : sympy expression
+        f in the coordinates and the parameters (elementary functions only).
+    coords : sequence of sympy symbols
+        The coordinates x_1..x_d, in order.
+    params : dict, optional
+        SymPy symbol (or its name) -> :class:`Param` (default and domain).
+    **kw
+        critical_points, domain, tags, paper, description (see :class:`Landscape`).
+
+    Returns
+    -------
+    Landscape
+        Its value, gradient, Hessian and Hessian-vector product are generated from
+        ``expr`` (common subexpressions eliminated) into one cached module.
+
+    Raises
+    ------
+    TestbedError
+        For a free symbol that is neither a coordinate nor a parameter, an undefined
+        function, or a function whose derivatives cannot be compiled.
     """
     expr = sp.sympify(expr)
     coords = tuple(coords)
