@@ -8,8 +8,8 @@ Public namespace:
   :func:`add_folder` (your own catalogue folder), :func:`register`;
 - dynamics: :func:`run` (an ensemble of one update rule), :mod:`testbed.rules`
   (gd, heavy_ball, nesterov, noisy_gd, perturbed_gd, sam, adam, newton, sfn,
-  projected_gd, gradient_flow), :mod:`testbed.events`, :mod:`testbed.projections`,
-  :class:`Result`;
+  projected_gd, gradient_flow, gradient_ascent, sgd), :mod:`testbed.events`,
+  :mod:`testbed.projections`, :class:`Result`;
 - measurements: :mod:`testbed.measure` (Hessian spectra, Lanczos, critical-point
   classification);
 - claims: :mod:`testbed.claims` (``testbed check``), benchmarks :mod:`testbed.bench`.

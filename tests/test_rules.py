@@ -103,6 +103,14 @@ def twin_gd(T, x, K, eta):
     return np.array(xs)
 
 
+def twin_gradient_ascent(T, x, K, eta):
+    xs = [x]
+    for _ in range(K):
+        x = x + eta * T.g(x)
+        xs.append(x)
+    return np.array(xs)
+
+
 def twin_heavy_ball(T, x, K, eta, beta=0.9):
     xs, v = [x], np.zeros_like(x)
     for _ in range(K):
@@ -225,13 +233,17 @@ def twin_perturbed_gd(T, x, K, eta, r, g_thres, t_thres, f_thres, seed=0, replic
     return np.array(xs), BUDGET, K, (t_noise, f_tilde, count)
 
 
-TWINS = {"gd": twin_gd, "heavy_ball": twin_heavy_ball, "nesterov": twin_nesterov,
-         "sam": twin_sam, "adam": twin_adam, "newton": twin_newton, "sfn": twin_sfn,
+TWINS = {"gd": twin_gd, "gradient_ascent": twin_gradient_ascent,
+         "heavy_ball": twin_heavy_ball, "nesterov": twin_nesterov, "sam": twin_sam,
+         "adam": twin_adam, "newton": twin_newton, "sfn": twin_sfn,
          "gradient_flow": twin_gradient_flow}
 
 # (rule, hyper, steps): hyper-parameters away from the defaults where it matters
 QUAD_CASES = [
     ("gd", {"eta": 0.3}, 40),
+    # ascent diverges here (coordinate i grows by 1 + eta lam_i a step, lam_i > 0):
+    # 20 steps of 0.05 keep it finite (|x| grows ~7-fold)
+    ("gradient_ascent", {"eta": 0.05}, 20),
     ("heavy_ball", {"eta": 0.1, "beta": 0.8}, 40),
     ("nesterov", {"eta": 0.1, "beta": 0.7}, 40),
     ("sam", {"eta": 0.2, "rho": 0.1}, 40),

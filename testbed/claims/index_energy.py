@@ -17,8 +17,9 @@ Experiment, two tiers (t = u / (2 sigma sqrt d)):
 - Field tier: for each d in ``dims``, one sampled field (gaussian_field,
   K = k_factor * d features, sigma = ell = 1, field_seed = seed + i). Points at all
   heights come from ``runs`` gradient-descent (and a few gradient-ascent)
-  trajectories from x ~ N(0, ell^2 I), snapshotted after the step counts
-  ``descent`` (``ascent``); from every snapshot, eigenvector following
+  trajectories from x ~ N(0, ell^2 I) (testbed.run with the rules ``gd`` and
+  ``gradient_ascent``, eta = 0.3 ell^2 / (sigma sqrt d)), snapshotted after the step
+  counts ``descent`` (``ascent``); from every snapshot, eigenvector following
   (testbed.critical, method "index") towards the index of the Hessian there (near a
   critical point of that index it is Newton, so nearby points of that index
   attract); capped Newton and Levenberg-Marquardt on |g|^2/2 from every
@@ -52,7 +53,6 @@ import math
 
 import numpy as np
 
-from .. import perturb
 from ..theory import gaussian_fields as th
 from ._base import Verdict, at_most, close, holds
 
@@ -87,16 +87,17 @@ def point_tolerance(t, d):
     return 1.0 / d + 3.0 * math.sqrt(math.log(d)) / (math.pi * d) + slope * d ** (-2 / 3)
 
 
-def _snapshots(ev, X0, marks, eta, sign):
-    """Points along gradient descent (sign = +1) or ascent (-1) from X0, taken
-    after each number of steps in ``marks``."""
-    X, out, done = X0.copy(), [], 0
-    for m in marks:
-        for _ in range(m - done):
-            X -= sign * eta * ev.value_grad(X)[1]
-        done = m
-        out.append(X.copy())
-    return np.vstack(out)
+def _snapshots(L, X0, marks, rule, eta):
+    """Points along the runs of ``rule`` (``gd``: descent; ``gradient_ascent``) from
+    the rows of X0, taken after each number of steps in ``marks``: one run through
+    testbed.run, its iterates recorded every gcd(marks) steps; the rows grouped by
+    mark, in the order of ``marks``."""
+    from ..ensemble import run
+    stride = math.gcd(*marks) or 1
+    res = run(L, rule, X0, steps=max(max(marks), 1), stride=stride, observe=(),
+              coords=range(L.d), eta=eta)
+    xs = res.traces["coords"]                     # (n_obs, d, runs)
+    return np.vstack([xs[m // stride].T for m in marks])
 
 
 def _field_points(d, i, params):
@@ -105,14 +106,12 @@ def _field_points(d, i, params):
     seed = params["seed"]
     L = testbed.landscape("gaussian_field", d=d, K=params["k_factor"] * d, sigma=SIGMA,
                           ell=ELL, field_seed=seed + i)
-    ev = critical.evaluator(L)
     rng = np.random.default_rng(np.random.SeedSequence([seed, d, 1]))
-    # the starts perturbed at the level of rounding when asked (testbed.perturb; they
-    # do not go through testbed.run, which would do it)
-    X0 = perturb.inputs(ELL * rng.standard_normal((params["runs"], d)))
+    # testbed.run perturbs the starts at the level of rounding when testbed.perturb asks
+    X0 = ELL * rng.standard_normal((params["runs"], d))
     eta = params["eta"] * ELL**2 / (SIGMA * math.sqrt(d))
-    S = np.vstack([_snapshots(ev, X0, params["descent"], eta, 1.0),
-                   _snapshots(ev, X0, params["ascent"], eta, -1.0)])
+    S = np.vstack([_snapshots(L, X0, params["descent"], "gd", eta),
+                   _snapshots(L, X0, params["ascent"], "gradient_ascent", eta)])
     _, _, _, local_index, _ = critical.classify(L, S)
     common = dict(max_step=params["max_step"] * ELL, gtol=params["gtol"])
     runs = [("index", np.arange(len(S)), dict(target=local_index)),

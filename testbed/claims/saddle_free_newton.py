@@ -17,12 +17,12 @@ Experiment, two tiers:
   x_i (1 - sign lam_i): positive-curvature coordinates go to 0, negative-curvature
   ones double; a unit Newton step maps every x_i to 0 (it lands on the saddle).
 - field tier: one sampled Gaussian field (gaussian_field, d, K = k_factor d,
-  sigma = ell = 1); from the same N starts x ~ N(0, ell^2 I): gradient descent (eta =
-  0.3 ell^2 / (sigma sqrt d), below 2 / L with L <= 4 sigma sqrt(d) / ell^2 the
-  largest curvature near the threshold; computed with the field's batched evaluator,
-  which saves a compiled runner), and the engine's ``newton`` and ``sfn`` rules
-  through ``testbed.run`` (steps capped at 0.25 ell); each run stopped once
-  |grad f| < 1e-10; the end points classified by their dense Hessian spectra
+  sigma = ell = 1); from the same N starts x ~ N(0, ell^2 I), all three through
+  ``testbed.run``: the engine's ``gd`` rule (eta = 0.3 ell^2 / (sigma sqrt d), below
+  2 / L with L <= 4 sigma sqrt(d) / ell^2 the largest curvature near the threshold)
+  and its ``newton`` and ``sfn`` rules (steps capped at 0.25 ell); each run stopped
+  by the event converged(1e-10) (at step t + 1 once |grad f(x_t)| < 1e-10); the end
+  points classified by their dense Hessian spectra
   (testbed.critical.classify). Predicted: every Newton run ends at a point of index
   > 0 (it converges to critical points near its starting heights, u ~ N(0, sigma^2),
   where by the index-energy law alpha = F_sc(u/(2 sigma sqrt d)) is near 1/2 and
@@ -35,9 +35,6 @@ import math
 
 import numpy as np
 
-from .. import perturb
-from .._engine import blas as _blas
-from ..kernel import BUDGET, DIVERGED, EVENT
 from ._base import Verdict, at_most
 
 ID = "saddle-free-newton"
@@ -96,17 +93,17 @@ def experiment(params) -> dict:
     cap = params["max_step"]
     arms = {"newton": dict(eta=1.0, max_step=cap, steps=params["steps_newton"]),
             "sfn": dict(eta=1.0, max_step=cap, damping=params["damping"],
-                        steps=params["steps_newton"])}
+                        steps=params["steps_newton"]),
+            "gd": dict(eta=params["eta_gd"] / math.sqrt(d), steps=params["steps_gd"])}
     out["x0"] = X0
     for rule, kw in arms.items():
         steps = kw.pop("steps")
+        # testbed.run perturbs the starts at the level of rounding when testbed.perturb
+        # asks (the same for every arm)
         res = run(L, rule, X0, steps=steps, seed=seed, stride=params["stride"],
                   observe=("loss", "grad_norm"), event=converged(STOP_GTOL), **kw)
         _record(out, rule, L, res.x, res.steps, res.traces["loss"],
                 res.traces["grad_norm"], res.status)
-    X, steps, loss, gnorm, status = _gradient_descent(
-        L, X0, params["eta_gd"] / math.sqrt(d), params["steps_gd"], params["stride"])
-    _record(out, "gd", L, X, steps, loss, gnorm, status)
     return out
 
 
@@ -116,39 +113,6 @@ def _record(out, rule, L, X, steps, loss, gnorm, status):
     out.update({f"{rule}_steps": steps, f"{rule}_loss": loss, f"{rule}_grad_norm": gnorm,
                 f"{rule}_energy": F, f"{rule}_end_grad_norm": gn, f"{rule}_index": index,
                 f"{rule}_status": status})
-
-
-def _gradient_descent(L, X0, eta, steps, stride):
-    """x <- x - eta grad f(x) for all starts at once (the field's batched evaluator;
-    the gd rule's arithmetic, without a compiled runner), each stopped once
-    |grad f| < STOP_GTOL; loss and |grad f| every ``stride`` steps (NaN after the
-    stop, as in testbed.run), and each run's status (EVENT: stopped, BUDGET: ran its
-    steps, DIVERGED: left the finite numbers)."""
-    from .. import critical
-    ev = critical.evaluator(L)
-    # the same starts as testbed.run gives the other arms (perturbed at the level of
-    # rounding when testbed.perturb asks; otherwise X0 itself)
-    X = np.array(perturb.inputs(np.ascontiguousarray(X0, dtype=float)), dtype=float)
-    n_obs = steps // stride + 1
-    loss = np.full((n_obs, len(X)), np.nan)
-    gnorm = np.full((n_obs, len(X)), np.nan)
-    live = np.ones(len(X), bool)
-    with _blas.limit(1):
-        for t in range(steps + 1):
-            idx = np.flatnonzero(live)
-            if idx.size == 0:
-                break
-            F, G = ev.value_grad(X[idx])
-            gn = np.linalg.norm(G, axis=1)
-            if t % stride == 0:
-                loss[t // stride, idx], gnorm[t // stride, idx] = F, gn
-            if t == steps:
-                break
-            X[idx] -= eta * G
-            live[idx[gn < STOP_GTOL]] = False
-    status = np.where(live, BUDGET, EVENT).astype(np.int8)
-    status[~np.all(np.isfinite(X), axis=1)] = DIVERGED
-    return X, np.arange(n_obs) * stride, loss, gnorm, status
 
 
 def predict(params) -> dict:

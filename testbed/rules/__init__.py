@@ -2,7 +2,7 @@
 :mod:`testbed.rules._api`. Named optimizers are these modules, not new loops.
 
 gd, heavy_ball, nesterov, noisy_gd, perturbed_gd, sam, adam, newton, sfn,
-projected_gd, gradient_flow.
+projected_gd, gradient_flow, gradient_ascent, sgd.
 """
 from __future__ import annotations
 
