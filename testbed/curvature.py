@@ -34,9 +34,11 @@ Lanczos (:func:`lanczos`, :func:`top_eigenvalues`, :func:`extreme_eigenvalues`)
   while each value stays certified; without a gap the largest Ritz value is a lower
   bound on lambda_max that converges slowly, and ``converged`` says so.
   The Gaussian-start, full-Hessian case runs the compiled ``L.oracle.lanczos``;
-  a chosen start vector (Rademacher SLQ probes), a restriction to a subset of the
-  coordinates (Li et al.'s weights-only Hessian, ``mask``) or Ritz vectors use the
-  NumPy routine :func:`lanczos_operator` (same algorithm; the cost is the HVPs).
+  a chosen start vector (Rademacher SLQ probes; warm starts, ``top_eigenvalues(...,
+  v0=...)``), a restriction to a subset of the coordinates (Li et al.'s weights-only
+  Hessian, ``mask``) or Ritz vectors use the NumPy routine :func:`lanczos_operator`
+  (same algorithm; the cost is the HVPs), whose Krylov space ``top_eigenvalues``
+  extends step by step until converged instead of restarting it.
 
 Hutchinson trace (:func:`hutchinson_trace`; Hutchinson 1990, Commun. Stat. Simul.
   Comput. 19(2)): tr H = E[v^T H v] for any probe with E[v v^T] = I. The estimate
@@ -159,39 +161,94 @@ def _probe_seeds(seed: int, n: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- Lanczos
+class _Krylov:
+    """Lanczos with full reorthogonalisation on a symmetric operator ``matvec``, grown
+    step by step: :meth:`extend` continues the SAME recurrence (a longer run from the
+    same start has the same first alpha, beta and basis vectors), so asking for more
+    steps costs only the new Hessian-vector products, not a restart. ``m`` steps are
+    done; ``invariant`` is True once beta_m vanished (an invariant subspace: no more
+    steps). With a generator ``restart``, a vanishing beta_m instead continues from a
+    random vector orthogonal to the basis, with a zero coupling in T (ARPACK's remedy:
+    a start inside an invariant subspace, e.g. an exact eigenvector given as a warm
+    start, then still reaches the rest of the spectrum)."""
+
+    def __init__(self, matvec, v0, restart=None):
+        v0 = np.asarray(v0, dtype=float)
+        nrm = np.linalg.norm(v0)
+        if not np.isfinite(nrm) or nrm == 0.0:
+            raise TestbedError("the Lanczos start vector must be finite and nonzero")
+        self.matvec, self.n, self.restart = matvec, v0.size, restart
+        self.V = (v0 / nrm)[None, :]          # room for the basis grows in _room
+        self.alpha, self.beta = np.zeros(0), np.zeros(0)
+        self.m, self.scale, self.invariant = 0, 0.0, False
+
+    def _room(self, k):
+        """Storage for k steps (k + 1 basis vectors); grown geometrically."""
+        if k + 1 <= self.V.shape[0]:
+            return
+        size = min(self.n, max(k, 2 * (self.V.shape[0] - 1))) + 1
+        V = np.empty((size, self.n))
+        V[:self.m + 1] = self.V[:self.m + 1]
+        self.V = V
+        self.alpha = np.concatenate([self.alpha[:self.m], np.zeros(size - 1 - self.m)])
+        self.beta = np.concatenate([self.beta[:self.m], np.zeros(size - 1 - self.m)])
+
+    def extend(self, steps):
+        """Continue to min(steps, n) steps (fewer if an invariant subspace is found)."""
+        k = min(steps, self.n)
+        if self.invariant or k <= self.m:
+            return self
+        j, extra = self.m, 1
+        while j < k:
+            self._room(k)
+            V, alpha, beta = self.V, self.alpha, self.beta
+            w = np.asarray(self.matvec(V[j]), dtype=float)
+            alpha[j] = w @ V[j]
+            B = V[:j + 1]
+            w = w - B.T @ (B @ w)            # Gram-Schmidt twice is enough (Kahan-Parlett)
+            w = w - B.T @ (B @ w)
+            b = float(np.linalg.norm(w))
+            beta[j] = b
+            self.scale = max(self.scale, abs(alpha[j]), b)
+            if not np.isfinite(b):
+                raise TestbedError("Hessian-vector product is not finite (x outside the "
+                                   "landscape's domain?)")
+            self.m = j + 1
+            if b <= 1e-13 * self.scale:
+                w = self._fresh(B) if self.restart is not None and j + 1 < self.n else None
+                if w is None:
+                    self.invariant = True
+                    return self
+                beta[j], b = 0.0, 1.0
+                if j + 1 == k and extra:    # a zero beta_m would certify every Ritz
+                    k, extra = k + 1, 0         # value: one step into the fresh direction
+            V[j + 1] = w / b
+            j += 1
+        return self
+
+    def _fresh(self, B):
+        """A unit random vector orthogonal to the basis B, or None if B spans (nearly)
+        everything."""
+        w = self.restart.standard_normal(self.n)
+        nrm = np.linalg.norm(w)
+        w = w - B.T @ (B @ w)
+        w = w - B.T @ (B @ w)
+        b = float(np.linalg.norm(w))
+        return w / b if b > 1e-8 * nrm else None
+
+    def result(self, want_vectors=False):
+        m = self.m
+        return (self.alpha[:m].copy(), self.beta[:m].copy(),
+                self.V[:m].copy() if want_vectors else None)
+
+
 def lanczos_operator(matvec, v0, n_iter, want_vectors=False):
     """Lanczos with full reorthogonalisation on any symmetric operator ``matvec``
     from the start ``v0`` (normalised here). Returns (alpha, beta, V): alpha (m,),
     beta (m,) (beta[m-1] is the residual coefficient beta_m), V (m, n) the basis if
     ``want_vectors`` else None; m <= n_iter (fewer when an invariant subspace is found)."""
-    v0 = np.asarray(v0, dtype=float)
-    n = v0.size
-    nrm = np.linalg.norm(v0)
-    if not np.isfinite(nrm) or nrm == 0.0:
-        raise TestbedError("the Lanczos start vector must be finite and nonzero")
-    k = min(_int("n_iter", n_iter), n)
-    V = np.empty((k + 1, n))
-    V[0] = v0 / nrm
-    alpha = np.zeros(k)
-    beta = np.zeros(k)
-    scale = 0.0
-    for j in range(k):
-        w = np.asarray(matvec(V[j]), dtype=float)
-        alpha[j] = w @ V[j]
-        B = V[:j + 1]
-        w = w - B.T @ (B @ w)            # Gram-Schmidt twice is enough (Kahan-Parlett)
-        w = w - B.T @ (B @ w)
-        b = float(np.linalg.norm(w))
-        beta[j] = b
-        scale = max(scale, abs(alpha[j]), b)
-        if not np.isfinite(b):
-            raise TestbedError("Hessian-vector product is not finite (x outside the "
-                               "landscape's domain?)")
-        if b <= 1e-13 * scale:
-            m = j + 1
-            return alpha[:m], beta[:m], (V[:m].copy() if want_vectors else None)
-        V[j + 1] = w / b
-    return alpha, beta, (V[:k].copy() if want_vectors else None)
+    kry = _Krylov(matvec, v0)
+    return kry.extend(_int("n_iter", n_iter)).result(want_vectors)
 
 
 def lanczos(L, x, n_iter, seed=0, v0=None, mask=None, want_vectors=False):
@@ -249,17 +306,32 @@ def _dense(L, x, mask):
 
 
 def top_eigenvalues(L, x, k=1, which="LA", *, n_iter=None, tol=1e-8, max_iter=None,
-                    seed=0, mask=None, vectors=False, dense=False, start_iter=None) -> Eigs:
+                    seed=0, mask=None, vectors=False, dense=False, start_iter=None,
+                    v0=None) -> Eigs:
     """The k algebraically largest (``which="LA"``, descending) or smallest
     (``"SA"``, ascending) Hessian eigenvalues of ``L`` at ``x``.
 
     With ``n_iter`` given, exactly that many Lanczos steps; otherwise steps start at
-    ``start_iter`` (default max(2k + 20, 40)) and double until every wanted bound is
+    ``start_iter`` (default max(2k + 20, 40)) and grow until every wanted bound is
     below ``tol`` times the largest |Ritz value| or ``max_iter`` (default
     min(d, 400)) is reached. A bound is the Ritz residual plus, where the landscape's
     Hessian-vector product is a finite difference, that product's error times the
-    spectral scale (:func:`hvp_error`). ``mask`` restricts H to a subset of coordinates (Li et al.'s
-    weights-only Hessian); ``dense=True`` uses the exact dense decomposition."""
+    spectral scale (:func:`hvp_error`). The tolerance is thus relative to the spectral
+    scale, not to each eigenvalue (ARPACK's ``tol``); the two agree for the eigenvalue
+    of largest magnitude. ``mask`` restricts H to a subset of coordinates (Li et al.'s
+    weights-only Hessian); ``dense=True`` uses the exact dense decomposition.
+
+    ``v0`` is the start vector (length d, or the number of masked coordinates; default
+    the seeded Gaussian one). A warm start -- e.g. the previous Ritz vector along a
+    trajectory -- converges in fewer steps; give it a smaller ``start_iter`` too (the
+    steps are never fewer than ``start_iter``, so that the Krylov space sees beyond the
+    start vector; should that space close, as from an exact eigenvector, Lanczos goes on
+    from a seeded random vector orthogonal to it, as ARPACK does). How the steps grow: the seeded full-Hessian case runs the compiled
+    ``L.oracle.lanczos``, which starts afresh each time, so its steps double (total
+    cost at most twice the last run); a chosen start, a ``mask`` or ``vectors`` run the
+    NumPy Lanczos, which EXTENDS its Krylov space (the first m steps of a longer run
+    are the m-step run), so its steps grow by an eighth and the cost is the steps
+    finally taken (at most an eighth more than needed)."""
     if which not in ("LA", "SA"):
         raise TestbedError(f"which must be 'LA' (largest) or 'SA' (smallest), got {which!r}")
     k = _int("k", k)
@@ -268,6 +340,11 @@ def top_eigenvalues(L, x, k=1, which="LA", *, n_iter=None, tol=1e-8, max_iter=No
     n = L.d if mask is None else int(mask.sum())
     if k > n:
         raise TestbedError(f"k = {k} eigenvalues asked of a {n} x {n} Hessian")
+    if v0 is not None:
+        v0 = np.asarray(v0, dtype=float)
+        if v0.shape != (n,):
+            raise TestbedError(f"v0 has shape {v0.shape}; the (restricted) Hessian is "
+                               f"{n} x {n}")
     if dense:
         H = _dense(L, x, mask)
         w, Q = np.linalg.eigh(H)
@@ -283,8 +360,17 @@ def top_eigenvalues(L, x, k=1, which="LA", *, n_iter=None, tol=1e-8, max_iter=No
     if steps < k and steps < n:
         raise TestbedError(f"{steps} Lanczos steps give at most {steps} Ritz values; "
                            f"raise n_iter to at least k = {k}")
+    kry = None
+    if v0 is not None or mask is not None or vectors:      # the NumPy Lanczos, grown
+        matvec, _ = _operator(L, x, mask)
+        kry = (_Krylov(matvec, _rng(seed).standard_normal(n)) if v0 is None
+               else _Krylov(matvec, v0, restart=_rng(seed)))
     while True:
-        alpha, beta, V = lanczos(L, x, steps, seed=seed, mask=mask, want_vectors=vectors)
+        if kry is None:
+            alpha, beta, V = lanczos(L, x, steps, seed=seed)
+        else:
+            m = kry.extend(steps).m
+            alpha, beta, V = kry.alpha[:m], kry.beta[:m], kry.V[:m]
         m = len(alpha)
         if vectors:
             theta, S = (eigh_tridiagonal(alpha, beta[:m - 1]) if m > 1
@@ -299,7 +385,7 @@ def top_eigenvalues(L, x, k=1, which="LA", *, n_iter=None, tol=1e-8, max_iter=No
         exhausted = m < steps or steps >= n       # invariant subspace found
         if converged or fixed or exhausted or steps >= cap:
             break
-        steps = min(2 * steps, cap)
+        steps = min(2 * steps if kry is None else steps + max(1, steps // 8), cap)
     values = np.full(k, np.nan)
     bounds = np.full(k, np.inf)
     values[:idx.size], bounds[:idx.size] = theta[idx], res[idx]

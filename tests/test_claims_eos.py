@@ -317,3 +317,51 @@ def test_eos_network_divergence_is_flagged_and_excluded(en_run):
     v = en.check(bad, pred, params)
     _fails(v, "converging_runs_diverged")
     assert len(v.measured["per_eta"]) == len(params["etas"]) - 1
+
+
+def test_eos_network_sharpness_is_certified(en_run):
+    """Every sharpness carries its Lanczos residual bound: all converge to 1e-10 of the
+    value; a point that did not converge is counted, and a loose bound fails."""
+    data, pred, params = en_run
+    n_eta = len(params["etas"])
+    v = en.check(data, pred, params)
+    assert v["sharpness_relative_bound"].holds
+    assert v.measured["sharpness_not_converged"] == 0
+    assert 0 < v.measured["sharpness_max_relative_bound"] <= en.LANCZOS_TOL
+    assert v.measured["sharpness_points"] == int(np.isfinite(data["sharpness"][:, :n_eta]).sum())
+    bad = _copy(data)
+    bad["sharpness_converged"][5, 0] = False
+    bad["sharpness_bound"][5, 0] = 1e-3 * bad["sharpness"][5, 0]
+    v = en.check(bad, pred, params)
+    _fails(v, "sharpness_relative_bound")
+    assert v.measured["sharpness_not_converged"] == 1
+    assert v.measured["sharpness_max_relative_bound"] == pytest.approx(1e-3)
+
+
+def test_top_eigenpairs_is_curvature_lanczos_and_raises_unconverged(monkeypatch):
+    """theory.top_eigenpairs is a thin call of curvature.top_eigenvalues (one owner of
+    eigenvalues): exact eigenpairs of a known spectrum, warm start accepted, and a
+    TestbedError, not a silent number, when Lanczos does not converge."""
+    lam = np.concatenate([np.linspace(0.0, 1.0, 296), [7.0, 8.0, 9.0, 10.0]])
+    L = testbed.landscape("quadratic", d=300, lam=lam)
+    x = np.zeros(300)
+    w, V = th.top_eigenpairs(L, x, 4, tol=1e-10)
+    np.testing.assert_allclose(w, [10, 9, 8, 7], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(np.abs(V[-4:, :]), np.eye(4)[::-1], atol=1e-6)
+    S, v = th.top_eigenpair(L, x, v0=V[:, 0] + 1e-3)
+    assert S == pytest.approx(10.0, abs=1e-9) and abs(abs(v[-1]) - 1) < 1e-6
+    e = th.top_eigs(L, x, 1, V[:, 0])
+    assert e.converged and e.bounds[0] <= 1e-10 * 10 and e.n_iter >= 20
+    # a start inside an invariant subspace (the eigenvector of 9) still finds 10: the
+    # Krylov space goes on from a fresh direction, as ARPACK's did
+    e = th.top_eigs(L, x, 1, V[:, 1])
+    assert e.converged and abs(e.values[0] - 10.0) <= e.bounds[0] + 1e-12
+    from testbed import curvature
+    real = curvature.top_eigenvalues
+
+    def unconverged(*a, **kw):
+        e = real(*a, **kw)
+        return curvature.Eigs(e.values, e.bounds * 0 + 1.0, 400, False, e.vectors)
+    monkeypatch.setattr(curvature, "top_eigenvalues", unconverged)
+    with pytest.raises(testbed.TestbedError, match="not converged"):
+        th.top_eigenpair(L, x)

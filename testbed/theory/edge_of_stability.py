@@ -362,17 +362,36 @@ def sharpness_cap(cap: float) -> Projection:
 # ---------------------------------------------------------------- networks
 
 
+def top_eigs(L, x, k=1, v0=None, tol=1e-10):
+    """The k algebraically largest Hessian eigenvalues of landscape ``L`` at x, with
+    their residual bounds and unit Ritz vectors: :func:`testbed.curvature.top_eigenvalues`
+    (Lanczos with full reorthogonalisation on exact Hessian-vector products), started
+    from ``v0`` -- along a trajectory, the previous top eigenvector (warm start) -- with
+    at least max(2k + 1, 20) steps (ARPACK's default Krylov dimension, so that the
+    Krylov space always sees beyond the start vector) and grown until every bound is
+    below ``tol`` times the largest |Ritz value|. Where the top eigenvalue is also the
+    largest in magnitude (the networks here, whose negative eigenvalues are smaller)
+    that is a relative accuracy ``tol`` of the top eigenvalue, as ARPACK's ``tol`` (relative
+    to each eigenvalue; ``scipy.sparse.linalg.eigsh`` was used here before); otherwise
+    it is looser by max|lambda| / lambda_max. Returns the
+    :class:`~testbed.curvature.Eigs` (check ``converged``; ``bounds`` are the residual
+    bounds)."""
+    from ..curvature import top_eigenvalues
+    return top_eigenvalues(L, x, k, tol=tol, vectors=True, v0=v0,
+                           start_iter=max(2 * k + 1, 20))
+
+
 def top_eigenpairs(L, x, k=1, v0=None, tol=1e-10):
-    """The k algebraically largest Hessian eigenvalues of landscape ``L`` at x
-    (descending) and their unit eigenvectors (columns): ARPACK's implicitly restarted
-    Lanczos on exact Hessian-vector products (``L.hvp``), relative tolerance ``tol``
-    (ARPACK raises when it does not converge)."""
-    from scipy.sparse.linalg import LinearOperator, eigsh
-    d = x.shape[0]
-    op = LinearOperator((d, d), matvec=lambda v: L.hvp(x, v), dtype=np.float64)
-    w, V = eigsh(op, k=k, which="LA", v0=v0, tol=tol)
-    order = np.argsort(w)[::-1]
-    return w[order], V[:, order]
+    """The k algebraically largest Hessian eigenvalues at x (descending) and their unit
+    eigenvectors (columns), by :func:`top_eigs`; raises a TestbedError (stating the
+    bounds) when they are not converged to ``tol``."""
+    e = top_eigs(L, x, k, v0, tol)
+    if not e.converged:
+        raise TestbedError(f"top {k} Hessian eigenvalue(s) of {L.name!r} not converged to "
+                           f"{tol:g} (relative to the largest |Ritz value|) in {e.n_iter} "
+                           f"Lanczos steps: values {e.values.tolist()}, residual bounds "
+                           f"{e.bounds.tolist()}")
+    return e.values, e.vectors.T
 
 
 def top_eigenpair(L, x, v0=None, tol=1e-10):
