@@ -160,11 +160,6 @@ def _plain(value):
     return str(value)
 
 
-def status(record) -> str:
-    """The status of a check record (see :data:`STATUSES`)."""
-    return record["status"]
-
-
 def experiment_data(module, scale: str) -> dict:
     """The claim's experiment at ``scale``, from the result cache when it was already
     run with the same parameters, seed and package code."""

@@ -108,10 +108,26 @@ def derived_hvp_prepared(x, p, state, v, out):
 
 
 @njit
-def lanczos(x, p, k, seed, alpha, beta):
+def _top_ritz(alpha, beta, m):
+    """The largest Ritz value of the tridiagonal (alpha, beta)[:m] and its residual
+    bound beta_m |s_m| (the last component of its eigenvector)."""
+    T = np.zeros((m, m))
+    for i in range(m):
+        T[i, i] = alpha[i]
+        if i + 1 < m:
+            T[i, i + 1] = beta[i]
+            T[i + 1, i] = beta[i]
+    w, S = np.linalg.eigh(T)
+    return w[m - 1], abs(beta[m - 1] * S[m - 1, m - 1])
+
+
+@njit
+def lanczos(x, p, k, seed, alpha, beta, top_tol=0.0):
     """k steps of Lanczos on v -> H(x) v with full reorthogonalisation, from a seeded
     Gaussian start. Fills the tridiagonal (alpha, beta) and returns the number of
-    steps done (fewer if an invariant subspace is found)."""
+    steps done: fewer if an invariant subspace is found, or, with ``top_tol`` > 0, as
+    soon as (from CHECK_FROM steps on) the largest Ritz value's residual bound is at
+    most ``top_tol`` times its size."""
     d = x.shape[0]
     V = np.zeros((k + 1, d))
     rng = np.empty(4, np.uint64)
@@ -132,35 +148,23 @@ def lanczos(x, p, k, seed, alpha, beta):
             w -= np.dot(w, V[i]) * V[i]
         b = math.sqrt(np.dot(w, w))
         beta[j] = b
-        if b <= 1e-13 * max(1.0, abs(alpha[j])):
-            return j + 1
+        if b <= 1e-13 * max(1.0, abs(alpha[j])) or not math.isfinite(b):
+            return j + 1                # invariant subspace, or a non-finite product
+        if top_tol > 0.0 and j + 1 >= CHECK_FROM:
+            theta, bound = _top_ritz(alpha, beta, j + 1)
+            if bound <= top_tol * max(abs(theta), 1e-300):
+                return j + 1
         V[j + 1] = w / b
     return k
 
 
 @njit
-def _top_ritz(alpha, beta, m):
-    """The largest Ritz value of the tridiagonal (alpha, beta)[:m] and its residual
-    bound beta_m |s_m| (the last component of its eigenvector)."""
-    T = np.zeros((m, m))
-    for i in range(m):
-        T[i, i] = alpha[i]
-        if i + 1 < m:
-            T[i, i + 1] = beta[i]
-            T[i + 1, i] = beta[i]
-    w, S = np.linalg.eigh(T)
-    return w[m - 1], abs(beta[m - 1] * S[m - 1, m - 1])
-
-
-@njit
 def sharpness(x, p, n_iter):
     """The largest Hessian eigenvalue at x: exact (dense) when d <= max(64, n_iter);
-    else Lanczos (full reorthogonalisation, seed-0 start) whose top Ritz value is
-    checked after every step from the CHECK_FROM-th on and returned once its residual
-    bound is at most SHARPNESS_TOL times its size (the eigenvalue is then within that
-    bound), or at an invariant subspace (exact), or after min(d, max(8 n_iter, 160))
-    steps (documented cap; not reached on the shipped workloads). NaN where the
-    Hessian is not finite."""
+    else the top Ritz value of :func:`lanczos` stopped at a residual bound of
+    SHARPNESS_TOL times its size (the eigenvalue is then within that bound), or at an
+    invariant subspace (exact), or after min(d, max(8 n_iter, 160)) steps (documented
+    cap; not reached on the shipped workloads). NaN where the Hessian is not finite."""
     d = x.shape[0]
     if d <= max(64, n_iter):
         H = np.empty((d, d))
@@ -169,34 +173,9 @@ def sharpness(x, p, n_iter):
             return np.nan
         return np.linalg.eigvalsh(H)[d - 1]
     cap = min(d, max(8 * n_iter, 160))
-    V = np.zeros((cap + 1, d))
     alpha = np.zeros(cap)
     beta = np.zeros(cap)
-    rng = np.empty(4, np.uint64)
-    seed_state(0, 0, rng)
-    nrm = 0.0
-    for i in range(d):
-        V[0, i] = normal(rng)
-        nrm += V[0, i] * V[0, i]
-    V[0] /= math.sqrt(nrm)
-    w = np.empty(d)
-    state = hvp_prepare(x, p)
-    theta = np.nan
-    for j in range(cap):
-        hvp_prepared(x, p, state, V[j], w)
-        alpha[j] = np.dot(w, V[j])
-        for i in range(j + 1):          # full reorthogonalisation (twice is enough)
-            w -= np.dot(w, V[i]) * V[i]
-        for i in range(j + 1):
-            w -= np.dot(w, V[i]) * V[i]
-        b = math.sqrt(np.dot(w, w))
-        beta[j] = b
-        if not (math.isfinite(alpha[j]) and math.isfinite(b)):
-            return np.nan
-        if j + 1 >= CHECK_FROM or b <= 1e-13 * max(1.0, abs(alpha[j])):
-            theta, bound = _top_ritz(alpha, beta, j + 1)
-            if bound <= SHARPNESS_TOL * max(abs(theta), 1e-300) \
-                    or b <= 1e-13 * max(1.0, abs(alpha[j])):
-                return theta
-        V[j + 1] = w / b
-    return theta
+    m = lanczos(x, p, cap, 0, alpha, beta, SHARPNESS_TOL)
+    if not (np.all(np.isfinite(alpha[:m])) and np.all(np.isfinite(beta[:m]))):
+        return np.nan
+    return _top_ritz(alpha, beta, m)[0]
