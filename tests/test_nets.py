@@ -21,7 +21,7 @@ from hypothesis import given, settings, strategies as st
 import testbed
 from testbed import nets
 from testbed._engine.rng import seed_state, uniform
-from testbed.kernel import BUDGET
+from testbed.kernel import BUDGET, DIVERGED
 from testbed.errors import TestbedError
 from testbed.nets import Dense, Norm, Residual, data, layout
 
@@ -395,7 +395,7 @@ def test_b4_check_fails_off_the_edge():
     from testbed.bench import b4
     n_obs = b4.STEPS // b4.STRIDE + 1
 
-    def res(eta_s, status=1):
+    def res(eta_s, status=BUDGET):
         sharp = np.full((n_obs, 1), eta_s / b4.ETA)
         loss = np.linspace(1.0, 0.1, n_obs)[:, None]
         return types.SimpleNamespace(traces={"sharpness": sharp, "loss": loss},
@@ -404,7 +404,7 @@ def test_b4_check_fails_off_the_edge():
     assert b4.check(state, res(2.0))[1]["passed"] is True
     assert b4.check(state, res(1.8))[1]["passed"] is False      # below the edge
     assert b4.check(state, res(2.2))[1]["passed"] is False      # above it
-    assert b4.check(state, res(2.0, status=4))[1]["passed"] is False   # diverged
+    assert b4.check(state, res(2.0, status=DIVERGED))[1]["passed"] is False   # diverged
 
 
 def test_a_diverging_network_is_flagged_not_crashed():
@@ -413,7 +413,7 @@ def test_a_diverging_network_is_flagged_not_crashed():
     L = nets.digits_mlp((64, 8, 10), n=100)
     x0 = nets.init_params(L, seed=range(2))
     res = testbed.run(L, "gd", x0, 200, eta=np.array([0.5, 1e6]), stride=50)
-    assert res.status[0] == 1 and res.status[1] == 4
+    assert res.status[0] == BUDGET and res.status[1] == DIVERGED
     assert 0 <= res.stop_step[1] < 200
     assert np.isfinite(res.traces["loss"][:, 0]).all()
     assert res.traces["loss"][-1, 0] < res.traces["loss"][0, 0]
