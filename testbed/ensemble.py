@@ -19,6 +19,7 @@ from numba.core.errors import NumbaError
 from . import perturb, rules
 from ._engine import runner as _runner
 from ._engine.runner import threads_used
+from ._engine.status import DIVERGED
 from ._version import __version__
 from .errors import TestbedError
 from .events import NEVER, Event
@@ -209,7 +210,7 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
     except NumbaError as exc:
         raise compile_error(landscape, f"ensemble for rule {rule_name!r}", exc) from None
     n_obs = steps // stride + 1
-    at_start = int(np.sum((status == _runner.DIVERGED) & (stop_step == 0)))
+    at_start = int(np.sum((status == DIVERGED) & (stop_step == 0)))
     if at_start:
         warnings.warn(f"{at_start} of {N} replicas have a non-finite loss at their starting "
                       f"point on {landscape.name!r}; they are flagged diverged at step 0",

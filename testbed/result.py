@@ -44,7 +44,7 @@ class Result:
     @property
     def finished(self) -> np.ndarray:
         """Replicas the rule itself declared finished (e.g. perturbed GD's return)."""
-        return self.status == RULE_DONE
+        return self.status == DONE
 
     @property
     def ran_out(self) -> np.ndarray:

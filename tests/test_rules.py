@@ -382,7 +382,7 @@ def test_perturbed_gd_returns_at_a_minimum(quad):
     L = quad[0].bind(lam=[0.5, 1.0, 2.0])
     T = Quadratic([0.5, 1.0, 2.0])
     res, scalars = check_pgd(L, T, np.zeros((3, 3)), 100, seed=5, **PGD)
-    assert np.all(res.status == RULE_DONE)
+    assert np.all(res.status == RULE_DONE) and res.finished.all() and not res.ran_out.any()
     assert np.all(res.stop_step == PGD["t_thres"] + 1)
     np.testing.assert_array_equal(res.x, 0.0)
     assert all(c == 1 for _, _, c in scalars)

@@ -38,7 +38,6 @@ import numba
 import numpy as np
 
 from . import codegen
-from .status import BUDGET, DIVERGED
 
 # most replicas per block: (d + 1) rows of BLOCK float64 stay in cache for the run
 BLOCK = 1024

@@ -22,7 +22,6 @@ import numpy as np
 
 from . import blas, codegen, lanes
 from ..errors import TestbedError
-from .status import BUDGET, DIVERGED, DONE, EVENT, STATUS_NAMES  # noqa: F401
 from .templates import runner as template
 
 # the oracle functions a rule may call (finite-sum landscapes add the last two)

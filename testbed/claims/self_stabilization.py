@@ -235,9 +235,9 @@ def check(data, prediction, params) -> Verdict:
                 "|eta S_PGD(end) / 2 - 1|: PGD ends at the eta-EoS minimum, where its loss "
                 "is below 1e-20"),
         holds("gd_end_gap_over_eta", gap_span, 0.5,
-              f"(S_PGD - S_GD) / eta at the end, lowest and highest: GD converges (|u| < "
-              f"1e-9) below PGD's end by the toy's own gap eta/2 - O(eta^3) "
-              f"(see eos-minimalist), so GD and PGD agree to O(eta^2) relative",
+              "(S_PGD - S_GD) / eta at the end, lowest and highest: GD converges (|u| < "
+              "1e-9) below PGD's end by the toy's own gap eta/2 - O(eta^3) "
+              "(see eos-minimalist), so GD and PGD agree to O(eta^2) relative",
               end_ok, tolerance=f"(0, {END_GAP_MAX:g}]"),
         holds("divergent_starts_flagged", n_flagged, n_div,
               f"every fac = {DIVERGENT_FAC:g} start must be flagged diverged with its step "
