@@ -4,8 +4,9 @@ run resumes from what it finished.
 A result is stored under ``$TESTBED_RESULTS`` (default ``./results``) as
 ``<group>/<key>.npz`` with a JSON sidecar ``<key>.json``. The key is a hash of the
 parameters and of everything that computes the result: the source of the whole
-package (engine, catalogue, theory, claims), the NumPy and Numba versions, and the
-rounding perturbation in force (:mod:`testbed.perturb`). The sidecar records these
+package (engine, catalogue, theory, claims), the NumPy and Numba versions, the
+rounding perturbation in force (:mod:`testbed.perturb`) and the CPU Numba compiles
+for. The sidecar records these
 in clear with the SHA-256 of the ``.npz``; an entry whose sidecar is missing, whose
 hash or parameters do not match, or whose arrays cannot be read is reported as
 damaged and recomputed. Writes are atomic (temporary file, then rename; the sidecar
@@ -47,10 +48,20 @@ def ensure_writable(folder: Path, what: str) -> None:
 
 
 def _key_params(params: dict) -> dict:
-    """The parameters with what else determines a result: the code and the rounding
-    perturbation."""
+    """The parameters with what else determines a result: the code, the rounding
+    perturbation and the CPU Numba compiles for (``NUMBA_CPU_NAME=generic`` rounds
+    differently from the host)."""
     from .perturb import level
-    return {**params, "code": code_hash(), "perturb": level()}
+    return {**params, "code": code_hash(), "perturb": level(), "cpu": _cpu_name()}
+
+
+def _cpu_name() -> str:
+    """The CPU Numba generates code for: ``$NUMBA_CPU_NAME``, else the host's."""
+    import numba
+    if numba.config.CPU_NAME:
+        return numba.config.CPU_NAME
+    import llvmlite.binding
+    return llvmlite.binding.get_host_cpu_name()
 
 
 def key_of(params: dict) -> str:

@@ -359,6 +359,49 @@ def test_sgd_is_reproducible_per_replica_and_matches_a_numpy_twin():
     assert _rel(full.x[0], gd.x[0]) < 1e-13        # batch >= n: full batch, reordered
 
 
+def _epoch_batches(seed, replica, n, b, steps):
+    """sgd_momentum's batches: per epoch e a Fisher-Yates permutation from the
+    sub-stream (key, e), key a 53-bit draw from the replica's stream; consecutive
+    slices of length b, the last one short."""
+    state = np.empty(4, np.uint64)
+    seed_state(seed, replica, state)
+    key = math.floor(uniform(state) * 2.0 ** 53)
+    m = -(-n // b)
+    out = []
+    for t in range(steps):
+        sub = np.empty(4, np.uint64)
+        seed_state(key, t // m, sub)
+        perm = np.arange(n)
+        for i in range(n):
+            j = min(i + int(uniform(sub) * (n - i)), n - 1)
+            perm[i], perm[j] = perm[j], perm[i]
+        k = t % m
+        out.append(perm[k * b:(k + 1) * b].copy())
+    return out
+
+
+def test_sgd_momentum_epochs_and_momentum_match_a_numpy_twin():
+    L, arch, Y, loss = BUILT["tanh-mse"]
+    X0 = nets.init_params(L, range(3))
+    hyper = dict(eta=0.1, momentum=0.8, batch=4, clip=0.5)
+    res = testbed.run(L, "sgd_momentum", X0, steps=13, seed=5, observe=("loss",), **hyper)
+    part = testbed.run(L, "sgd_momentum", X0[1:], steps=13, seed=5, replica_offset=1,
+                       observe=("loss",), threads=1, **hyper)
+    assert np.array_equal(res.x[1:], part.x)                    # per-replica streams
+    for r in range(3):
+        x, buf = X0[r].copy(), np.zeros_like(X0[r])
+        batches = _epoch_batches(5, r, 9, 4, 13)
+        for e in range(4):                                     # epochs of 4 + 4 + 1
+            assert sorted(np.concatenate(batches[3 * e:3 * e + 3]).tolist()) == list(range(9))
+        for idx in batches:
+            g = twin(x, arch, X7[idx], Y[idx], loss)[1]
+            g *= min(1.0, 0.5 / np.linalg.norm(g))
+            buf = 0.8 * buf + g
+            x -= 0.1 * buf
+        assert _rel(res.x[r], x) < 1e-12
+    assert res.scalars.shape == (3, 1)                          # the shuffling keys
+
+
 def test_sgd_needs_a_finite_sum_landscape():
     with pytest.raises(TestbedError, match="value_grad_batch"):
         testbed.run(testbed.landscape("quadratic", d=2), "sgd", [1.0, 1.0], eta=0.1, batch=1)

@@ -267,6 +267,7 @@ TWIN_TESTS = {
     "projected_gd": "test_projected_gd_ball_twin",
     "perturbed_gd": "test_perturbed_gd_is_gd_while_the_gradient_is_large",
     "sgd": "test_nets.py::test_sgd_is_reproducible_per_replica_and_matches_a_numpy_twin",
+    "sgd_momentum": "test_nets.py::test_sgd_momentum_epochs_and_momentum_match_a_numpy_twin",
 }
 
 

@@ -3,8 +3,9 @@ the spectral kernels, as one instance of :mod:`testbed._engine.templates.oracle`
 (which documents each derivation and its accuracy).
 
 The kernels come from a SymPy expression (``value``, ``value_grad``, ``hessian``,
-``hvp`` and ``lane``, a scalar-argument kernel that loops over replicas can inline and
-vectorise, printed with common subexpressions eliminated into a generated module) or
+``hvp``, and ``lane`` / ``lane_params``, the inlined GD step of the vectorised backend
+:mod:`testbed._engine.templates.lanes`, printed with common subexpressions eliminated
+into a generated module) or
 from a module of hand-written Numba functions, which may also define
 ``value_grad_batch(x, p, idx, g) -> f_B`` and ``n_samples(p)`` for finite sums
 f = (1/n) sum_j f_j, and ``hvp_prepare(x, p) -> state`` / ``hvp_prepared(x, p, state,
@@ -23,7 +24,7 @@ from ..errors import TestbedError
 from .symbolic import printer
 
 KERNEL_NAMES = ("value", "value_grad", "hessian", "hvp", "hvp_prepare", "hvp_prepared")
-PASS_THROUGH = ("value_grad_batch", "n_samples", "lane")
+PASS_THROUGH = ("value_grad_batch", "n_samples", "lane", "lane_params")
 
 _MODULES: dict = {}
 
@@ -125,9 +126,15 @@ def _sympy_source(expr, coords, psyms) -> str:
         terms = [f"_h{min(i, j)}_{max(i, j)} * v[{j}]" for j in range(d)]
         out.append(f"    out[{i}] = " + " + ".join(terms))
     out.append("")
-    # scalar lane kernel: arguments are the coordinates then the parameters
-    args = ", ".join([str(c) for c in coords] + [str(s) for s in psyms])
-    out += ["@njit(inline='always')", f"def lane({args}):",
-            *_body([expr, *grad], ["_f"] + [f"_g{i}" for i in range(d)]),
-            "    return (_f, " + ", ".join(f"_g{i}" for i in range(d)) + ")", ""]
+    # the lanes backend's step (templates/lanes.py): x = B[:, r], the parameters as a
+    # tuple q; B[:, r] <- (x - e g) - z, z = f - f if masked else 0 (see there)
+    out += ["@njit(inline='always')", "def lane(B, r, q, e, masked):"]
+    out += [f"    {c} = B[{i}, r]" for i, c in enumerate(coords)]
+    out += [f"    {s} = q[{i}]" for i, s in enumerate(psyms)]
+    out += [*_body([expr, *grad], ["_f"] + [f"_g{i}" for i in range(d)]),
+            "    _z = _f - _f if masked else 0.0"]
+    out += [f"    B[{i}, r] = ({c} - e * _g{i}) - _z" for i, c in enumerate(coords)]
+    out += ["    return _f", ""]
+    items = "".join(f"p[{i}], " for i in range(len(psyms)))
+    out += ["@njit", "def lane_params(p):", f"    return ({items})", ""]
     return "\n".join(out) + "\n"
