@@ -10,8 +10,13 @@ Public namespace:
   (gd, heavy_ball, nesterov, noisy_gd, perturbed_gd, sam, adam, newton, sfn,
   projected_gd, gradient_flow, gradient_ascent, sgd), :mod:`testbed.events`,
   :mod:`testbed.projections`, :class:`Result`;
-- measurements: :mod:`testbed.measure` (Hessian spectra, Lanczos, critical-point
-  classification);
+- measurements: :mod:`testbed.measure` (Hessian spectra, critical-point
+  classification), :mod:`testbed.curvature` (Lanczos with error bounds, Hutchinson
+  traces, spectral densities), :mod:`testbed.critical` (critical points of every
+  index), :mod:`testbed.slices` (Li et al.'s slices and directions);
+- networks as landscapes: :mod:`testbed.nets`; extension points for kernels and
+  rules: :mod:`testbed.kernel`; theory the claims compare against:
+  :mod:`testbed.theory`;
 - claims: :mod:`testbed.claims` (``testbed check``), benchmarks :mod:`testbed.bench`.
 """
 from . import _engine  # noqa: F401  (first: Numba's cache folder is set there)

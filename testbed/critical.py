@@ -1,45 +1,55 @@
-"""Critical points of every index: search, polish, classify, deduplicate.
+r"""Critical points of every index: search, polish, classify, deduplicate.
+
+::
 
     found = testbed.critical.find(L, X0, method="newton", iters=100, max_step=0.25)
     found.energy, found.index, found.alpha, found.eigenvalues
 
-All starts X0 (B, d) advance together; each iteration evaluates the gradients and
+All starts ``X0`` (B, d) advance together; each iteration evaluates the gradients and
 Hessians of all live points at once (a landscape's kernel module may offer a batched
-evaluator ``batch(p, d)``, as functions/gaussian_fields.py does: one BLAS product for
-all Hessians; otherwise the compiled per-point oracle is called point by point).
-The methods, with g = grad f, H = Hess f = Q diag(lambda) Q^T at the current point:
+evaluator ``batch(p, d)``, as ``functions/gaussian_fields.py`` does: one BLAS product
+for all Hessians; otherwise the compiled per-point oracle is called point by point).
+The methods, with :math:`g = \nabla f` and
+:math:`H = \nabla^2 f = Q \operatorname{diag}(\lambda) Q^T` at the current point:
 
-- ``newton``: x <- x - H^+ g. The step solves H s = g by LU; where H is singular or
-  nearly so (the solve fails, or |s| > |g| / (rcond |H|_F), which can only happen
-  when some |lambda_i| < rcond |H|_F), it is recomputed as the pseudo-inverse step
-  (eigen-directions with |lambda_i| <= rcond max|lambda| dropped). This is the
-  documented safeguard for a singular Hessian: never a NaN step. Newton is attracted
-  to critical points of every index (Dauphin et al. 2014).
-- ``lm``: Levenberg-Marquardt on phi = |g|^2 / 2 (grad phi = H g, Gauss-Newton
-  matrix H^2): s = -(H^2 + mu I)^-1 H g, accepted when |g| decreases (then
-  mu <- mu / 3), else mu <- 3 mu. Minima of phi with g != 0 exist; they are not
-  reported (the gradient test below rejects them).
-- ``sfn``: saddle-free Newton, x <- x - Q diag(1/(|lambda| + damping)) Q^T g: repelled
-  by saddles, it converges to minima.
-- ``index``: eigenvector following towards index k (``target``, one per start):
-  x <- x - Q diag(sigma_i / (|lambda_i| + damping)) Q^T g with sigma_i = -1 for the k
-  lowest eigen-directions (ascended) and +1 for the others. Near a critical point of
-  index k it is exactly Newton, so those points attract and no other does; k = 0 is
-  ``sfn``.
-- ``gd``: x <- x - eta g.
+- ``newton``: :math:`x \leftarrow x - H^+ g`. The step solves :math:`H s = g` by LU;
+  where :math:`H` is singular or nearly so (the solve fails, or
+  :math:`\lVert s \rVert > \lVert g \rVert / (\text{rcond}\, \lVert H \rVert_F)`,
+  which can only happen when some :math:`|\lambda_i| < \text{rcond}\, \lVert H
+  \rVert_F`), it is recomputed as the pseudo-inverse step (eigen-directions with
+  :math:`|\lambda_i| \le \text{rcond} \max_j |\lambda_j|` dropped). This is the
+  documented safeguard for a singular Hessian: never a NaN step. Newton is
+  attracted to critical points of every index (Dauphin et al. 2014).
+- ``lm``: Levenberg-Marquardt on :math:`\phi = \lVert g \rVert^2 / 2`
+  (:math:`\nabla \phi = H g`, Gauss-Newton matrix :math:`H^2`):
+  :math:`s = -(H^2 + \mu I)^{-1} H g`, accepted when :math:`\lVert g \rVert`
+  decreases (then :math:`\mu \leftarrow \mu / 3`), else :math:`\mu \leftarrow 3 \mu`.
+  Minima of :math:`\phi` with :math:`g \ne 0` exist; they are not reported (the
+  gradient test below rejects them).
+- ``sfn``: saddle-free Newton,
+  :math:`x \leftarrow x - Q \operatorname{diag}(1 / (|\lambda| + \text{damping}))
+  Q^T g`: repelled by saddles, it converges to minima.
+- ``index``: eigenvector following towards index :math:`k` (``target``, one per
+  start): :math:`x \leftarrow x - Q \operatorname{diag}(\sigma_i / (|\lambda_i| +
+  \text{damping})) Q^T g` with :math:`\sigma_i = -1` for the :math:`k` lowest
+  eigen-directions (ascended) and :math:`+1` for the others. Near a critical point
+  of index :math:`k` it is exactly Newton, so those points attract and no other
+  does; :math:`k = 0` is ``sfn``.
+- ``gd``: :math:`x \leftarrow x - \eta g`.
 
 Every step is capped at length ``max_step`` (a trust radius; ``inf`` for none).
-After the search, points with |g| < ``polish_below`` get up to ``polish`` uncapped
-Newton iterations; a point is *converged* when |g| < ``gtol``. Converged points are
-classified exactly as :func:`testbed.measure.classify` does (dense eigenvalues of the
-Hessian; with s = tol max(1, max|lambda|), index = #{lambda_i < -s}, degenerate if
-some |lambda_i| <= s) and deduplicated: a point within ``dedup`` (Euclidean) of one
-already kept, scanning in order of energy, is dropped.
+After the search, points with :math:`\lVert g \rVert <` ``polish_below`` get up to
+``polish`` uncapped Newton iterations; a point is *converged* when
+:math:`\lVert g \rVert <` ``gtol``. Converged points are classified exactly as
+:func:`testbed.measure.classify` does (dense eigenvalues of the Hessian; with
+:math:`s = \text{tol} \max(1, \max_i |\lambda_i|)`, index
+:math:`= \#\{i : \lambda_i < -s\}`, degenerate if some :math:`|\lambda_i| \le s`) and
+deduplicated: a point within ``dedup`` (Euclidean) of one already kept, scanning in
+order of energy, is dropped.
 
 Threads: the starts are split into ``threads`` groups (default: Numba's thread
-count) that advance in parallel Python threads, each with single-threaded BLAS
-(:func:`testbed._blas.limit`); on a shared machine this degrades gracefully where
-multi-threaded BLAS spin-waits.
+count) that advance in parallel Python threads, each with single-threaded BLAS; on a
+shared machine this degrades gracefully where multi-threaded BLAS spin-waits.
 """
 from __future__ import annotations
 
@@ -53,6 +63,7 @@ from ._engine import blas as _blas
 from .errors import TestbedError
 from .rules._linalg import newton_steps, spectral_steps
 
+#: The search methods of :func:`search` and :func:`find`.
 METHODS = ("newton", "lm", "sfn", "index", "gd")
 
 # -- evaluators --------------------------------------------------------------------------
@@ -79,10 +90,23 @@ class _PointOracle:
 
 
 def evaluator(L, p=None):
-    """A batched evaluator of the bound landscape ``L``: ``value_grad(X)`` and
-    ``value_grad_hessian(X)`` over rows of X. Uses the landscape's optional batched
-    kernel ``batch(p, d)`` (see :class:`testbed.Landscape`) where its kernel module
-    defines one, else the compiled oracle point by point."""
+    """A batched evaluator of the bound landscape ``L``.
+
+    Parameters
+    ----------
+    L : Landscape
+        Bound.
+    p : array, optional
+        Landscape parameter vector (default ``L.p``).
+
+    Returns
+    -------
+    object
+        With ``value_grad(X) -> (F, G)`` and ``value_grad_hessian(X) -> (F, G, H)``
+        over the rows of ``X``: the landscape's optional batched kernel
+        ``batch(p, d)`` (see :class:`testbed.Landscape`) where its kernel module
+        defines one, else the compiled oracle point by point.
+    """
     L._require_bound()
     p = L.p if p is None else p
     batch = getattr(L.oracle.KERNELS, "batch", None)
@@ -102,7 +126,9 @@ def _cap(S, max_step):
 
 @dataclasses.dataclass
 class Search:
-    """End points of a search, one row per start."""
+    """End points of a search, one row per start: ``x`` (B, d), ``energy``,
+    ``grad_norm``, ``converged`` (gradient norm below ``gtol``) and ``iterations``
+    (B,), and the number of Hessian evaluations."""
     x: np.ndarray
     energy: np.ndarray
     grad_norm: np.ndarray
@@ -206,9 +232,52 @@ def _run_group(ev, X, method, iters, max_step, gtol, eta, damping, rcond, target
 def search(L, X0, method="newton", iters=100, *, max_step=math.inf, gtol=1e-10, eta=None,
            damping=0.0, rcond=1e-12, target=None, mu0=1.0, polish=10, polish_below=1e-3,
            threads=None, p=None) -> Search:
-    """Run ``method`` (see the module docstring) from every row of ``X0`` for at most
-    ``iters`` iterations (a start stops once |g| < gtol), then polish; one row of
-    results per start."""
+    r"""Run ``method`` from every row of ``X0``, then polish; one row per start.
+
+    Parameters
+    ----------
+    L : Landscape
+        Bound.
+    X0 : array (B, d)
+        Starting points.
+    method : str
+        One of :data:`METHODS` (the update rules are in the module docstring).
+    iters : int
+        At most this many iterations per start; a start stops once
+        :math:`\lVert g \rVert <` ``gtol``.
+    max_step : float
+        Trust radius: every step is capped at this length (``inf``: no cap).
+    gtol : float
+        Gradient norm below which a point is converged.
+    eta : float, optional
+        Step size, required by ``gd``.
+    damping : float
+        Added to :math:`|\lambda_i|` by ``sfn`` and ``index``.
+    rcond : float
+        Eigen-directions with :math:`|\lambda_i| \le \text{rcond} \max_j |\lambda_j|`
+        are dropped (pseudo-inverse).
+    target : int or array (B,), optional
+        The index each start converges to, required by ``index``.
+    mu0 : float
+        The initial Levenberg-Marquardt damping :math:`\mu` (``lm``).
+    polish, polish_below : int, float
+        Up to ``polish`` uncapped Newton iterations for points with
+        :math:`\lVert g \rVert <` ``polish_below``.
+    threads : int, optional
+        Groups of starts advanced in parallel (default: Numba's thread count).
+    p : array, optional
+        Landscape parameter vector (default ``L.p``).
+
+    Returns
+    -------
+    Search
+
+    Raises
+    ------
+    TestbedError
+        For an unknown method, starts of the wrong shape or not finite, or a
+        parameter outside its domain.
+    """
     if method not in METHODS:
         raise TestbedError(f"unknown method {method!r}; choose from {METHODS}")
     L._require_bound()
@@ -267,9 +336,10 @@ def search(L, X0, method="newton", iters=100, *, max_step=math.inf, gtol=1e-10, 
 
 @dataclasses.dataclass
 class Found:
-    """Distinct critical points: location, energy, Morse index (count) and index
-    fraction alpha = index / d, degeneracy, Hessian eigenvalues (ascending), gradient
-    norm, and which start found each. ``n_starts`` / ``n_converged`` count the search."""
+    r"""Distinct critical points: location ``x``, ``energy``, Morse ``index`` (count)
+    and index fraction ``alpha`` :math:`= \text{index} / d`, ``degenerate``, Hessian
+    ``eigenvalues`` (ascending), ``grad_norm``, and the ``start`` that found each.
+    ``n_starts`` / ``n_converged`` count the search."""
     x: np.ndarray
     energy: np.ndarray
     index: np.ndarray
@@ -287,8 +357,24 @@ class Found:
 
 
 def classify_spectra(W, tol=1e-8):
-    """(index, degenerate) from ascending eigenvalue rows W, by the rule of
-    :func:`testbed.measure.classify`: s = tol max(1, max|lambda|)."""
+    r"""Morse index and degeneracy from rows of ascending eigenvalues.
+
+    The rule of :func:`testbed.measure.classify`: with
+    :math:`s = \text{tol} \max(1, \max_i |\lambda_i|)` per row, index
+    :math:`= \#\{i : \lambda_i < -s\}`, degenerate if some :math:`|\lambda_i| \le s`.
+
+    Parameters
+    ----------
+    W : array (B, d) or (d,)
+        Eigenvalues, ascending along each row.
+    tol : float
+        Relative threshold.
+
+    Returns
+    -------
+    index : int array (B,)
+    degenerate : bool array (B,)
+    """
     W = np.atleast_2d(W)
     s = tol * np.maximum(1.0, np.max(np.abs(W), axis=1))
     return (np.sum(W < -s[:, None], axis=1).astype(np.int64),
@@ -296,8 +382,19 @@ def classify_spectra(W, tol=1e-8):
 
 
 def deduplicate(X, energy, radius):
-    """Indices of the points kept: scanning by increasing energy, a point within
-    ``radius`` of one already kept is dropped."""
+    """Indices of the points kept, ascending: scanning by increasing energy, a point
+    within ``radius`` (Euclidean) of one already kept is dropped.
+
+    Parameters
+    ----------
+    X : array (B, d)
+    energy : array (B,)
+    radius : float
+
+    Returns
+    -------
+    int array
+    """
     order = np.argsort(energy, kind="stable")
     kept = []
     for i in order:
@@ -308,8 +405,26 @@ def deduplicate(X, energy, radius):
 
 
 def classify(L, X, tol=1e-8, p=None):
-    """Energies, gradient norms and Hessian eigenvalues (ascending) at the rows of X,
-    with the index and degeneracy of :func:`classify_spectra`."""
+    """Energies, gradient norms and Hessian spectra at the rows of ``X``, classified.
+
+    Parameters
+    ----------
+    L : Landscape
+        Bound.
+    X : array (B, d)
+    tol : float
+        Relative eigenvalue threshold (:func:`classify_spectra`).
+    p : array, optional
+        Landscape parameter vector (default ``L.p``).
+
+    Returns
+    -------
+    energy, grad_norm : array (B,)
+    eigenvalues : array (B, d)
+        Ascending.
+    index, degenerate : array (B,)
+        As :func:`classify_spectra` gives them.
+    """
     X = np.atleast_2d(np.asarray(X, dtype=float))
     if len(X) == 0:
         z = np.zeros(0)
@@ -323,11 +438,12 @@ def classify(L, X, tol=1e-8, p=None):
 
 
 def find(L, X0, method="newton", iters=100, *, dedup=None, tol=1e-8, p=None, **kw) -> Found:
-    """Critical points found from many starts, deduplicated and classified.
+    r"""Critical points found from many starts, deduplicated and classified.
 
     Parameters
     ----------
-    L : Landscape (bound)
+    L : Landscape
+        Bound.
     X0 : array (N, d)
         Starting points.
     method : str
@@ -336,8 +452,8 @@ def find(L, X0, method="newton", iters=100, *, dedup=None, tol=1e-8, p=None, **k
     iters : int
         Steps per start.
     dedup : float, optional
-        Points closer than this are one (default 1e-4 x ell where the landscape has a
-        length scale, else 1e-4).
+        Points closer than this are one (default :math:`10^{-4} \ell` where the
+        landscape has a length scale :math:`\ell`, else :math:`10^{-4}`).
     tol : float
         Relative eigenvalue threshold of the classification (:func:`classify_spectra`).
     p : array, optional
@@ -348,9 +464,9 @@ def find(L, X0, method="newton", iters=100, *, dedup=None, tol=1e-8, p=None, **k
     Returns
     -------
     Found
-        Points, energies, Morse indices (and alpha = index / d), degeneracy, Hessian
-        spectra, gradient norms, the start each came from, and the counts of starts,
-        converged searches and Hessian evaluations.
+        Points, energies, Morse indices (and :math:`\alpha = \text{index} / d`),
+        degeneracy, Hessian spectra, gradient norms, the start each came from, and
+        the counts of starts, converged searches and Hessian evaluations.
     """
     res = search(L, X0, method, iters, p=p, **kw)
     ok = np.flatnonzero(res.converged)

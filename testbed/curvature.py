@@ -1,89 +1,122 @@
-"""Curvature estimators for any landscape, through its oracle: extreme Hessian
+r"""Curvature estimators for any landscape, through its oracle: extreme Hessian
 eigenvalues by Lanczos, Hutchinson's trace estimator, and the spectral density by
 stochastic Lanczos quadrature (SLQ). Each returns its own error estimate, and each
 is tested against landscapes whose spectrum is known exactly (tests/test_curvature.py).
 
-Notation: H = Hess f(x) (symmetric, d x d), eigenpairs (lambda_i, q_i), spectral
-measure mu = (1/d) sum_i delta(lambda_i), its CDF F(t) = #{i : lambda_i <= t} / d.
-Only Hessian-vector products v -> Hv are used (``L.oracle.hvp``; exact for every
-catalogue landscape unless its ``DERIVED`` says otherwise).
+Notation: :math:`H = \nabla^2 f(x)` (symmetric, :math:`d \times d`), eigenpairs
+:math:`(\lambda_i, q_i)`, spectral measure
+:math:`\mu = \frac{1}{d} \sum_i \delta_{\lambda_i}`, its CDF
+:math:`F(t) = \#\{i : \lambda_i \le t\} / d`. Only Hessian-vector products
+:math:`v \mapsto Hv` are used (``L.oracle.hvp``; exact for every catalogue
+landscape unless its ``DERIVED`` says otherwise).
 
-Lanczos (:func:`lanczos`, :func:`top_eigenvalues`, :func:`extreme_eigenvalues`)
-  m steps from a unit start vector v build an orthonormal basis V_m of the Krylov
-  space span{v, Hv, ..., H^(m-1) v} and the tridiagonal T_m = V_m^T H V_m (diagonal
-  alpha, off-diagonal beta), with H V_m = V_m T_m + beta_m v_(m+1) e_m^T. Full
-  reorthogonalisation (Gram-Schmidt twice against all previous vectors) keeps V_m
-  orthonormal to rounding, so there are no spurious copies ("ghosts") of converged
-  eigenvalues. For an eigenpair (theta_j, s_j) of T_m, the Ritz vector y = V_m s_j
-  has residual |H y - theta_j y| = beta_m |s_j[m]|, and for a symmetric H that
-  residual r_j bounds the distance from theta_j to the NEAREST eigenvalue of H
-  (e.g. Parlett, The Symmetric Eigenvalue Problem, 1998, ch. 4): this is the
-  ``bounds`` field of :class:`Eigs`, a certificate computed from T_m alone. When
-  the wanted eigenvalue is separated from the rest of the spectrum by a gap delta,
-  the error is in fact <= r_j^2 / delta (Kato-Temple; Parlett ch. 10), and the
-  Kaniel-Paige-Saad theory gives geometric convergence: error ~ (lambda_max -
-  lambda_min) T_(m-1)(1 + 2 gamma)^(-2), gamma = gap / spread, T Chebyshev (Saad,
-  Numerical Methods for Large Eigenvalue Problems, 2nd ed. 2011, ch. 6). Both ends
-  of the spectrum converge in the same run, so ``extreme_eigenvalues`` gets
-  lambda_min and lambda_max from one Krylov space (Li et al. 2018 use two ARPACK
-  runs, the second on H - 0.51 lambda I). Limits, stated rather than hidden: a
-  single start vector sees each eigenSPACE once, so in exact arithmetic a repeated
-  eigenvalue is returned once; in floating point its other copies re-enter through
-  rounding (within tens of steps when it dominates), so the multiplicity found is
-  NOT reliable (top-k with multiplicities needs a block method or ``dense=True``),
-  while each value stays certified; without a gap the largest Ritz value is a lower
-  bound on lambda_max that converges slowly, and ``converged`` says so.
-  The Gaussian-start, full-Hessian case runs the compiled ``L.oracle.lanczos``;
-  a chosen start vector (Rademacher SLQ probes; warm starts, ``top_eigenvalues(...,
-  v0=...)``), a restriction to a subset of the coordinates (Li et al.'s weights-only
-  Hessian, ``mask``) or Ritz vectors use the NumPy routine :func:`lanczos_operator`
-  (same algorithm; the cost is the HVPs), whose Krylov space ``top_eigenvalues``
-  extends step by step until converged instead of restarting it.
+**Lanczos** (:func:`lanczos`, :func:`top_eigenvalues`, :func:`extreme_eigenvalues`).
+:math:`m` steps from a unit start vector :math:`v` build an orthonormal basis
+:math:`V_m` of the Krylov space :math:`\operatorname{span}\{v, Hv, \dots,
+H^{m-1} v\}` and the tridiagonal :math:`T_m = V_m^T H V_m` (diagonal
+:math:`\alpha`, off-diagonal :math:`\beta`), with
+:math:`H V_m = V_m T_m + \beta_m v_{m+1} e_m^T`. Full reorthogonalisation
+(Gram-Schmidt twice against all previous vectors) keeps :math:`V_m` orthonormal to
+rounding, so there are no spurious copies ("ghosts") of converged eigenvalues. For
+an eigenpair :math:`(\theta_j, s_j)` of :math:`T_m`, the Ritz vector
+:math:`y = V_m s_j` has residual
+:math:`\lVert H y - \theta_j y \rVert = \beta_m |s_j[m]|`, and for a symmetric
+:math:`H` that residual :math:`r_j` bounds the distance from :math:`\theta_j` to the
+NEAREST eigenvalue of :math:`H` (e.g. Parlett, The Symmetric Eigenvalue Problem,
+1998, ch. 4): this is the ``bounds`` field of :class:`Eigs`, a certificate computed
+from :math:`T_m` alone. When the wanted eigenvalue is separated from the rest of the
+spectrum by a gap :math:`\delta`, the error is in fact :math:`\le r_j^2 / \delta`
+(Kato-Temple; Parlett ch. 10), and the Kaniel-Paige-Saad theory gives geometric
+convergence: error :math:`\sim (\lambda_{\max} - \lambda_{\min})
+T_{m-1}(1 + 2\gamma)^{-2}`, :math:`\gamma = \text{gap} / \text{spread}`,
+:math:`T` Chebyshev (Saad, Numerical Methods for Large Eigenvalue Problems, 2nd ed.
+2011, ch. 6). Both ends of the spectrum converge in the same run, so
+:func:`extreme_eigenvalues` gets :math:`\lambda_{\min}` and :math:`\lambda_{\max}`
+from one Krylov space (Li et al. 2018 use two ARPACK runs, the second on
+:math:`H - 0.51 \lambda I`). Limits, stated rather than hidden: a single start
+vector sees each eigenSPACE once, so in exact arithmetic a repeated eigenvalue is
+returned once; in floating point its other copies re-enter through rounding (within
+tens of steps when it dominates), so the multiplicity found is NOT reliable (top-k
+with multiplicities needs a block method or ``dense=True``), while each value stays
+certified; without a gap the largest Ritz value is a lower bound on
+:math:`\lambda_{\max}` that converges slowly, and ``converged`` says so. The
+Gaussian-start, full-Hessian case runs the compiled ``L.oracle.lanczos``; a chosen
+start vector (Rademacher SLQ probes; warm starts, ``top_eigenvalues(..., v0=...)``),
+a restriction to a subset of the coordinates (Li et al.'s weights-only Hessian,
+``mask``) or Ritz vectors use the NumPy routine :func:`lanczos_operator` (same
+algorithm; the cost is the HVPs), whose Krylov space :func:`top_eigenvalues` extends
+step by step until converged instead of restarting it.
 
-Hutchinson trace (:func:`hutchinson_trace`; Hutchinson 1990, Commun. Stat. Simul.
-  Comput. 19(2)): tr H = E[v^T H v] for any probe with E[v v^T] = I. The estimate
-  is the mean of n probes; its standard error is the sample standard deviation of
-  the n values v^T H v over sqrt(n) (returned with the estimate). The per-probe
-  variance is exactly
-      Rademacher (v_i = +-1):  2 (|H|_F^2 - sum_i H_ii^2) = 2 sum_(i != j) H_ij^2,
-      Gaussian (v ~ N(0, I)):  2 |H|_F^2 = 2 sum_i lambda_i^2
-  (:func:`probe_variance`). Rademacher probes are never worse and are EXACT for a
-  diagonal Hessian (every separable landscape): zero variance, standard error 0.
+**Hutchinson trace** (:func:`hutchinson_trace`; Hutchinson 1990, Commun. Stat.
+Simul. Comput. 19(2)). :math:`\operatorname{tr} H = \mathbb{E}[v^T H v]` for any
+probe with :math:`\mathbb{E}[v v^T] = I`. The estimate is the mean of :math:`n`
+probes; its standard error is the sample standard deviation of the :math:`n` values
+:math:`v^T H v` over :math:`\sqrt{n}` (returned with the estimate). The per-probe
+variance is exactly (:func:`probe_variance`)
 
-Spectral density by SLQ (:func:`slq`; Ubaru, Chen & Saad 2017, SIAM J. Matrix Anal.
-  Appl. 38(4), "Fast estimation of tr(f(A)) via stochastic Lanczos quadrature";
-  Lin, Saad & Yang 2016, SIAM Review 58(1), for the density view). For a unit probe
-  v, v^T g(H) v = sum_i (q_i^T v)^2 g(lambda_i) = integral of g against the probe's
-  measure mu_v = sum_i (q_i^T v)^2 delta(lambda_i). m Lanczos steps from v give the
-  m-point Gauss quadrature of mu_v: nodes theta_j (eigenvalues of T_m), weights
-  tau_j^2 = s_j[1]^2 (FIRST components of T_m's eigenvectors -- PyHessian used the
-  whole eigenvector matrix until its PR #23), exact for polynomials g of degree
-  <= 2m - 1 (Golub & Meurant, Matrices, Moments and Quadrature, 2010). The estimate
-  of mu is the average of the n_v quadratures; the smoothed density convolves it
-  with a Gaussian of width sigma. Probes are uniform on the unit sphere (normalised
-  Gaussians; default) or normalised Rademacher vectors. Error of the estimated
-  measure in the Wasserstein-1 distance W1(a, b) = integral |F_a - F_b| dt, split by
-  the triangle inequality and the convexity of W1 in mixtures:
-    quadrature: W1(Gauss_m(mu_v), mu_v) <= 2 E_(2m-1) <= pi (b - a) / (4 m) for a
-      spectrum in [a, b] (Gauss quadrature is exact to degree 2m - 1, both measures
-      are probabilities, and Jackson's theorem with the Favard constant bounds the
-      best uniform polynomial approximation of a 1-Lipschitz function on [a, b]:
-      E_n <= pi (b - a) / (4 (n+1)), via f(cos t) on [-1, 1]);
-      and a posteriori, from the Chebyshev-Markov-Stieltjes inequalities
-      (sum_(i<j) w_i <= mu_v((-inf, theta_j)), mu_v((-inf, theta_j]) <= sum_(i<=j) w_i),
-      |F_Q - F_v| <= max(w_j, w_(j+1)) between consecutive nodes, hence
-      W1 <= sum_j (theta_(j+1) - theta_j) max(w_j, w_(j+1)) + w_1 (theta_1 - a)
-      + w_m (b - theta_m) (:meth:`SpectralDensity.quadrature_w1_bound`);
-    sampling: F_v(t) = v^T P_t v (P_t the spectral projector on lambda <= t) has
-      mean F(t) and variance 2 F (1 - F) / (d + 2) for sphere probes (and at most
-      2 F (1 - F) / d for Rademacher ones, zero when H is diagonal), so
-      E W1(mean of mu_v, mu) <= integral sqrt(2 F (1 - F) / ((d + 2) n_v)) dt
-      <= (b - a) / sqrt(2 (d + 2) n_v)  (:func:`slq_sampling_w1`).
-  Moments: the k-th moment of the estimate is the mean of v^T H^k v (exactly, for
-  k <= 2m - 1), an unbiased estimate of tr(H^k) / d with the standard error
-  ``SpectralDensity.moment(k)[1]``; for sphere probes its variance is
-  2 (m_2k - m_k^2) / ((d + 2) n_v), m_k = tr(H^k) / d. Gaussian smoothing moves the
-  measure by at most sigma sqrt(2/pi) in W1.
+.. math::
+
+    \text{Rademacher } (v_i = \pm 1):&\quad 2 \Big(\lVert H \rVert_F^2 - \sum_i H_{ii}^2\Big)
+        = 2 \sum_{i \ne j} H_{ij}^2, \\
+    \text{Gaussian } (v \sim N(0, I)):&\quad 2 \lVert H \rVert_F^2 = 2 \sum_i \lambda_i^2.
+
+Rademacher probes are never worse and are EXACT for a diagonal Hessian (every
+separable landscape): zero variance, standard error 0.
+
+**Spectral density by SLQ** (:func:`slq`; Ubaru, Chen & Saad 2017, SIAM J. Matrix
+Anal. Appl. 38(4), "Fast estimation of tr(f(A)) via stochastic Lanczos quadrature";
+Lin, Saad & Yang 2016, SIAM Review 58(1), for the density view). For a unit probe
+:math:`v`, :math:`v^T g(H) v = \sum_i (q_i^T v)^2 g(\lambda_i)` is the integral of
+:math:`g` against the probe's measure
+:math:`\mu_v = \sum_i (q_i^T v)^2 \delta_{\lambda_i}`. :math:`m` Lanczos steps from
+:math:`v` give the :math:`m`-point Gauss quadrature of :math:`\mu_v`: nodes
+:math:`\theta_j` (eigenvalues of :math:`T_m`), weights :math:`\tau_j^2 = s_j[1]^2`
+(FIRST components of :math:`T_m`'s eigenvectors -- PyHessian used the whole
+eigenvector matrix until its PR #23), exact for polynomials :math:`g` of degree
+:math:`\le 2m - 1` (Golub & Meurant, Matrices, Moments and Quadrature, 2010). The
+estimate of :math:`\mu` is the average of the :math:`n_v` quadratures; the smoothed
+density convolves it with a Gaussian of width :math:`\sigma`. Probes are uniform on
+the unit sphere (normalised Gaussians; default) or normalised Rademacher vectors.
+The error of the estimated measure is measured in the Wasserstein-1 distance
+:math:`W_1(a, b) = \int |F_a - F_b|\, dt` and split by the triangle inequality and
+the convexity of :math:`W_1` in mixtures:
+
+- quadrature: :math:`W_1(\text{Gauss}_m(\mu_v), \mu_v) \le 2 E_{2m-1} \le \pi (b - a)
+  / (4 m)` for a spectrum in :math:`[a, b]` (Gauss quadrature is exact to degree
+  :math:`2m - 1`, both measures are probabilities, and Jackson's theorem with the
+  Favard constant bounds the best uniform polynomial approximation of a 1-Lipschitz
+  function on :math:`[a, b]`: :math:`E_n \le \pi (b - a) / (4 (n+1))`, via
+  :math:`f(\cos t)` on :math:`[-1, 1]`; :func:`jackson_w1_bound`); and a posteriori,
+  from the Chebyshev-Markov-Stieltjes inequalities
+  (:math:`\sum_{i<j} w_i \le \mu_v((-\infty, \theta_j))` and
+  :math:`\mu_v((-\infty, \theta_j]) \le \sum_{i \le j} w_i`),
+  :math:`|F_Q - F_v| \le \max(w_j, w_{j+1})` between consecutive nodes, hence
+  (:meth:`SpectralDensity.quadrature_w1_bound`)
+
+  .. math::
+
+      W_1 \le \sum_j (\theta_{j+1} - \theta_j) \max(w_j, w_{j+1})
+          + w_1 (\theta_1 - a) + w_m (b - \theta_m);
+
+- sampling: :math:`F_v(t) = v^T P_t v` (:math:`P_t` the spectral projector on
+  :math:`\lambda \le t`) has mean :math:`F(t)` and variance
+  :math:`2 F (1 - F) / (d + 2)` for sphere probes (and at most
+  :math:`2 F (1 - F) / d` for Rademacher ones, zero when :math:`H` is diagonal), so
+  (:func:`slq_sampling_w1`)
+
+  .. math::
+
+      \mathbb{E}\, W_1\Big(\frac{1}{n_v} \sum_v \mu_v, \mu\Big)
+          \le \int \sqrt{\frac{2 F (1 - F)}{(d + 2) n_v}}\, dt
+          \le \frac{b - a}{\sqrt{2 (d + 2) n_v}}.
+
+Moments: the :math:`k`-th moment of the estimate is the mean of :math:`v^T H^k v`
+(exactly, for :math:`k \le 2m - 1`), an unbiased estimate of
+:math:`\operatorname{tr}(H^k) / d` with the standard error
+``SpectralDensity.moment(k)[1]``; for sphere probes its variance is
+:math:`2 (m_{2k} - m_k^2) / ((d + 2) n_v)`, :math:`m_k = \operatorname{tr}(H^k) / d`.
+Gaussian smoothing moves the measure by at most :math:`\sigma \sqrt{2/\pi}` in
+:math:`W_1`.
 """
 from __future__ import annotations
 
@@ -243,18 +276,61 @@ class _Krylov:
 
 
 def lanczos_operator(matvec, v0, n_iter, want_vectors=False):
-    """Lanczos with full reorthogonalisation on any symmetric operator ``matvec``
-    from the start ``v0`` (normalised here). Returns (alpha, beta, V): alpha (m,),
-    beta (m,) (beta[m-1] is the residual coefficient beta_m), V (m, n) the basis if
-    ``want_vectors`` else None; m <= n_iter (fewer when an invariant subspace is found)."""
+    r"""Lanczos with full reorthogonalisation on any symmetric operator.
+
+    Parameters
+    ----------
+    matvec : callable
+        :math:`v \mapsto Hv` for vectors of length :math:`n`.
+    v0 : array (n,)
+        The start vector, finite and nonzero (normalised here).
+    n_iter : int
+        Steps :math:`m`, at most; fewer when an invariant subspace is found.
+    want_vectors : bool
+        Return the basis too.
+
+    Returns
+    -------
+    alpha, beta : array (m,)
+        The tridiagonal :math:`T_m`; ``beta[m-1]`` is the residual coefficient
+        :math:`\beta_m`.
+    V : array (m, n) or None
+        The orthonormal basis if ``want_vectors``.
+    """
     kry = _Krylov(matvec, v0)
     return kry.extend(_int("n_iter", n_iter)).result(want_vectors)
 
 
 def lanczos(L, x, n_iter, seed=0, v0=None, mask=None, want_vectors=False):
-    """(alpha, beta, V) of ``n_iter`` Lanczos steps on H(x) of landscape ``L``: from
-    the oracle's seeded Gaussian start (compiled ``L.oracle.lanczos``) unless a start
-    ``v0``, a coordinate ``mask`` or the basis vectors are asked for."""
+    r"""``n_iter`` Lanczos steps on :math:`H(x)` of landscape ``L``.
+
+    From the oracle's seeded Gaussian start (compiled ``L.oracle.lanczos``) unless a
+    start ``v0``, a coordinate ``mask`` or the basis vectors are asked for (then
+    :func:`lanczos_operator`).
+
+    Parameters
+    ----------
+    L : Landscape
+        Bound.
+    x : array (d,)
+        The point.
+    n_iter : int
+        Steps.
+    seed : int
+        Seeds the Gaussian start vector.
+    v0 : array, optional
+        The start vector (length :math:`d`, or the number of masked coordinates).
+    mask : bool array (d,), optional
+        Restricts :math:`H` to these coordinates.
+    want_vectors : bool
+        Return the basis too.
+
+    Returns
+    -------
+    alpha, beta : array (m,)
+    V : array (m, n) or None
+        As :func:`lanczos_operator` returns them.
+    """
     x = L._point(x, finite=True)
     n_iter = _int("n_iter", n_iter)
     mask = _mask(L, mask)
@@ -276,8 +352,24 @@ def lanczos(L, x, n_iter, seed=0, v0=None, mask=None, want_vectors=False):
 
 
 def ritz(alpha, beta):
-    """Ritz values theta (ascending), first components s[0, :] and residual bounds
-    beta_m |s[m-1, :]| of the tridiagonal (alpha, beta) (beta[m-1] = beta_m)."""
+    r"""Ritz values, first components and residual bounds of a Lanczos tridiagonal.
+
+    Parameters
+    ----------
+    alpha, beta : array (m,)
+        :math:`T_m`'s diagonal and off-diagonal, ``beta[m-1]`` :math:`= \beta_m`.
+
+    Returns
+    -------
+    theta : array (m,)
+        The eigenvalues of :math:`T_m`, ascending.
+    first : array (m,)
+        The first components :math:`s_j[1]` of their eigenvectors (the Gauss
+        quadrature weights are their squares).
+    bounds : array (m,)
+        :math:`\beta_m |s_j[m]|`: an eigenvalue of :math:`H` lies within this of
+        :math:`\theta_j`.
+    """
     m = len(alpha)
     if m == 1:
         return np.array([alpha[0]]), np.ones(1), np.array([abs(beta[0])])
@@ -287,10 +379,11 @@ def ritz(alpha, beta):
 
 @dataclasses.dataclass
 class Eigs:
-    """Eigenvalues from Lanczos: ``values`` (LA: descending; SA: ascending),
-    ``bounds`` (an eigenvalue of H lies within bounds[i] of values[i]), the number
-    of Lanczos steps ``n_iter``, ``converged`` (every bound <= tol * |H|_est) and
-    the Ritz ``vectors`` (k, d) when asked for."""
+    r"""Eigenvalues from Lanczos: ``values`` (LA: descending; SA: ascending),
+    ``bounds`` (an eigenvalue of :math:`H` lies within ``bounds[i]`` of
+    ``values[i]``), the number of Lanczos steps ``n_iter``, ``converged`` (every bound
+    :math:`\le \text{tol} \cdot \max_j |\theta_j|`, the spectral scale) and the Ritz
+    ``vectors`` (k, d) when asked for."""
     values: np.ndarray
     bounds: np.ndarray
     n_iter: int
@@ -308,30 +401,65 @@ def _dense(L, x, mask):
 def top_eigenvalues(L, x, k=1, which="LA", *, n_iter=None, tol=1e-8, max_iter=None,
                     seed=0, mask=None, vectors=False, dense=False, start_iter=None,
                     v0=None) -> Eigs:
-    """The k algebraically largest (``which="LA"``, descending) or smallest
-    (``"SA"``, ascending) Hessian eigenvalues of ``L`` at ``x``.
+    r"""The :math:`k` algebraically largest (``which="LA"``, descending) or smallest
+    (``"SA"``, ascending) Hessian eigenvalues of ``L`` at ``x``, with error bounds.
 
     With ``n_iter`` given, exactly that many Lanczos steps; otherwise steps start at
-    ``start_iter`` (default max(2k + 20, 40)) and grow until every wanted bound is
-    below ``tol`` times the largest |Ritz value| or ``max_iter`` (default
-    min(d, 400)) is reached. A bound is the Ritz residual plus, where the landscape's
-    Hessian-vector product is a finite difference, that product's error times the
-    spectral scale (:func:`hvp_error`). The tolerance is thus relative to the spectral
-    scale, not to each eigenvalue (ARPACK's ``tol``); the two agree for the eigenvalue
-    of largest magnitude. ``mask`` restricts H to a subset of coordinates (Li et al.'s
-    weights-only Hessian); ``dense=True`` uses the exact dense decomposition.
+    ``start_iter`` (default :math:`\max(2k + 20, 40)`) and grow until every wanted
+    bound is below ``tol`` times the largest absolute Ritz value or ``max_iter``
+    (default :math:`\min(d, 400)`) is reached. A bound is the Ritz residual plus,
+    where the landscape's Hessian-vector product is a finite difference, that
+    product's error times the spectral scale (:func:`hvp_error`). The tolerance is
+    thus relative to the spectral scale, not to each eigenvalue (ARPACK's ``tol``);
+    the two agree for the eigenvalue of largest magnitude.
 
-    ``v0`` is the start vector (length d, or the number of masked coordinates; default
-    the seeded Gaussian one). A warm start -- e.g. the previous Ritz vector along a
-    trajectory -- converges in fewer steps; give it a smaller ``start_iter`` too (the
-    steps are never fewer than ``start_iter``, so that the Krylov space sees beyond the
-    start vector; should that space close, as from an exact eigenvector, Lanczos goes on
-    from a seeded random vector orthogonal to it, as ARPACK does). How the steps grow: the seeded full-Hessian case runs the compiled
-    ``L.oracle.lanczos``, which starts afresh each time, so its steps double (total
-    cost at most twice the last run); a chosen start, a ``mask`` or ``vectors`` run the
-    NumPy Lanczos, which EXTENDS its Krylov space (the first m steps of a longer run
-    are the m-step run), so its steps grow by an eighth and the cost is the steps
-    finally taken (at most an eighth more than needed)."""
+    A warm start ``v0`` -- e.g. the previous Ritz vector along a trajectory --
+    converges in fewer steps; give it a smaller ``start_iter`` too (the steps are
+    never fewer than ``start_iter``, so that the Krylov space sees beyond the start
+    vector; should that space close, as from an exact eigenvector, Lanczos goes on
+    from a seeded random vector orthogonal to it, as ARPACK does). How the steps
+    grow: the seeded full-Hessian case runs the compiled ``L.oracle.lanczos``, which
+    starts afresh each time, so its steps double (total cost at most twice the last
+    run); a chosen start, a ``mask`` or ``vectors`` run the NumPy Lanczos, which
+    EXTENDS its Krylov space (the first :math:`m` steps of a longer run are the
+    :math:`m`-step run), so its steps grow by an eighth and the cost is the steps
+    finally taken (at most an eighth more than needed).
+
+    Parameters
+    ----------
+    L : Landscape
+        Bound.
+    x : array (d,)
+        The point.
+    k : int
+        How many eigenvalues.
+    which : {"LA", "SA"}
+        Largest or smallest.
+    n_iter : int, optional
+        Exactly this many Lanczos steps (no convergence loop).
+    tol : float
+        Relative accuracy, as above.
+    max_iter, start_iter : int, optional
+        The last and the first number of steps of the convergence loop.
+    seed : int
+        Seeds the Gaussian start vector (and the restart vectors).
+    mask : bool array (d,), optional
+        Restricts :math:`H` to a subset of coordinates (Li et al.'s weights-only
+        Hessian).
+    vectors : bool
+        Return the Ritz vectors too.
+    dense : bool
+        Use the exact dense decomposition instead (bounds 0).
+    v0 : array, optional
+        The start vector (length :math:`d`, or the number of masked coordinates;
+        default the seeded Gaussian one).
+
+    Returns
+    -------
+    Eigs
+        Entries Lanczos could not reach (an invariant subspace smaller than
+        :math:`k`) are NaN with an infinite bound.
+    """
     if which not in ("LA", "SA"):
         raise TestbedError(f"which must be 'LA' (largest) or 'SA' (smallest), got {which!r}")
     k = _int("k", k)
@@ -401,9 +529,9 @@ def top_eigenvalues(L, x, k=1, which="LA", *, n_iter=None, tol=1e-8, max_iter=No
 
 
 def hvp_error(L) -> float:
-    """Relative error of ``L``'s Hessian-vector products: 0 where they are exact, the
-    finite difference's (about 1e-10 for smooth functions of unit scale,
-    :data:`testbed._engine.templates.oracle.FD_HVP_REL_ERROR`) where they are derived
+    r"""Relative error of ``L``'s Hessian-vector products: 0 where they are exact, the
+    finite difference's (about :math:`10^{-10}` for smooth functions of unit scale,
+    ``testbed._engine.templates.oracle.FD_HVP_REL_ERROR``) where they are derived
     from the gradient. By Weyl's inequality an eigenvalue moves by at most the
     operator's error, so this times the spectral scale adds to every bound."""
     from ._engine.templates.oracle import FD_HVP_REL_ERROR
@@ -412,8 +540,21 @@ def hvp_error(L) -> float:
 
 
 def extreme_eigenvalues(L, x, *, n_iter=None, tol=1e-6, max_iter=None, seed=0, mask=None):
-    """(lambda_min, lambda_max, Eigs of both) from ONE Lanczos run (both ends of the
-    spectrum converge together); see :func:`top_eigenvalues` for the arguments."""
+    r""":math:`\lambda_{\min}` and :math:`\lambda_{\max}` of :math:`H(x)` from ONE
+    Lanczos run (both ends of the spectrum converge together).
+
+    Parameters
+    ----------
+    L, x, n_iter, tol, max_iter, seed, mask
+        As for :func:`top_eigenvalues` (steps start at :math:`\min(d, 40)` and
+        double).
+
+    Returns
+    -------
+    lambda_min, lambda_max : float
+    eigs : Eigs
+        Both values with their bounds.
+    """
     x = L._point(x, finite=True)
     mask = _mask(L, mask)
     n = L.d if mask is None else int(mask.sum())
@@ -435,8 +576,10 @@ def extreme_eigenvalues(L, x, *, n_iter=None, tol=1e-6, max_iter=None, seed=0, m
 
 
 def eig_ratio(L, x, **kw) -> float:
-    """Li et al.'s non-convexity measure |lambda_min / lambda_max| of H(x) (algebraic
-    extremes; large where the curvature is strongly negative somewhere)."""
+    r"""Li et al.'s (2018) non-convexity measure
+    :math:`|\lambda_{\min} / \lambda_{\max}|` of :math:`H(x)` (algebraic extremes,
+    from :func:`extreme_eigenvalues`, which takes the keyword arguments; large where
+    the curvature is strongly negative somewhere)."""
     lo, hi, _ = extreme_eigenvalues(L, x, **kw)
     return abs(lo / hi) if hi != 0 else math.inf
 
@@ -444,9 +587,10 @@ def eig_ratio(L, x, **kw) -> float:
 # ----------------------------------------------------------------------------- Hutchinson
 @dataclasses.dataclass
 class TraceEstimate:
-    """Hutchinson's estimate of tr H (``trace``), its standard error ``stderr``
-    (sample standard deviation of the probe values over sqrt(n)), the number of
-    probes and the probe values ``samples`` (v^T H v)."""
+    r"""Hutchinson's estimate of :math:`\operatorname{tr} H` (``trace``), its standard
+    error ``stderr`` (sample standard deviation of the probe values over
+    :math:`\sqrt{n}`), the number of probes and the probe values ``samples``
+    (:math:`v^T H v`). Unpacks as ``trace, stderr``."""
     trace: float
     stderr: float
     n_probes: int
@@ -469,9 +613,28 @@ def _probe_kind(probe):
 
 
 def hutchinson_trace(L, x, n_probes=100, seed=0, probe="rademacher", mask=None) -> TraceEstimate:
-    """Hutchinson's trace estimate of H(x) (restricted to ``mask`` if given) with
-    ``n_probes`` Rademacher or Gaussian probes from the stream ``seed``; returns the
-    estimate and its standard error (see the module docstring)."""
+    r"""Hutchinson's estimate of :math:`\operatorname{tr} H(x)`,
+    :math:`\frac{1}{n} \sum_{l=1}^{n} v_l^T H v_l`, with its standard error.
+
+    Parameters
+    ----------
+    L : Landscape
+        Bound.
+    x : array (d,)
+        The point.
+    n_probes : int
+        :math:`n`.
+    seed : int
+        The probes' random stream.
+    probe : {"rademacher", "gaussian"}
+        :math:`v_i = \pm 1`, or :math:`v \sim N(0, I)`.
+    mask : bool array (d,), optional
+        Restricts :math:`H` to these coordinates.
+
+    Returns
+    -------
+    TraceEstimate
+    """
     n_probes = _int("n_probes", n_probes)
     probe = _probe_kind(probe)
     x = L._point(x, finite=True)
@@ -489,7 +652,9 @@ def hutchinson_trace(L, x, n_probes=100, seed=0, probe="rademacher", mask=None) 
 
 
 def probe_variance(H, probe="rademacher") -> float:
-    """Exact variance of one Hutchinson sample v^T H v for a symmetric matrix H."""
+    r"""Exact variance of one Hutchinson sample :math:`v^T H v` for a symmetric
+    matrix :math:`H`: :math:`2 (\lVert H \rVert_F^2 - \sum_i H_{ii}^2)` for Rademacher
+    probes, :math:`2 \lVert H \rVert_F^2` for Gaussian ones."""
     H = np.asarray(H, dtype=float)
     fro2 = float(np.sum(H * H))
     if _probe_kind(probe) == "gaussian":
@@ -500,10 +665,11 @@ def probe_variance(H, probe="rademacher") -> float:
 # ----------------------------------------------------------------------------- SLQ
 @dataclasses.dataclass
 class SpectralDensity:
-    """The SLQ estimate of the spectral measure: per probe l, Gauss nodes
+    r"""The SLQ estimate of the spectral measure: per probe :math:`l`, Gauss nodes
     ``nodes[l, :m_l]`` and weights ``weights[l, :m_l]`` (summing to 1; padded with
-    NaN / 0 beyond m_l), the Hessian size ``d``, ``n_iter`` and the probe kind.
-    ``residuals`` are the Ritz residual bounds of the nodes."""
+    NaN / 0 beyond :math:`m_l`, the steps taken, in ``steps``), the Hessian size
+    ``d``, ``n_iter``, the probe kind and ``seed``. ``residuals`` are the Ritz
+    residual bounds of the nodes; ``probes`` the unit start vectors when kept."""
     nodes: np.ndarray
     weights: np.ndarray
     residuals: np.ndarray
@@ -516,23 +682,26 @@ class SpectralDensity:
 
     @property
     def n_probes(self) -> int:
+        """The number of probes."""
         return self.nodes.shape[0]
 
     def measure(self):
-        """The pooled discrete estimate of mu: (nodes, weights), weights summing to 1."""
+        r"""The pooled discrete estimate of :math:`\mu`: (nodes, weights), the weights
+        summing to 1."""
         ok = self.weights > 0
         return self.nodes[ok], self.weights[ok] / self.n_probes
 
     def moment(self, k: int):
-        """(estimate, standard error) of tr(H^k) / d: the mean over probes of
-        sum_j w_j theta_j^k (= v^T H^k v exactly when k <= 2 m - 1)."""
+        r"""(estimate, standard error) of :math:`\operatorname{tr}(H^k) / d`: the mean
+        over probes of :math:`\sum_j w_j \theta_j^k` (:math:`= v^T H^k v` exactly when
+        :math:`k \le 2 m - 1`)."""
         k = _int("k", k, minimum=0)
         per = np.nansum(self.weights * np.where(self.weights > 0, self.nodes, 0.0) ** k, axis=1)
         se = per.std(ddof=1) / math.sqrt(per.size) if per.size > 1 else math.inf
         return float(per.mean()), float(se)
 
     def cdf(self, t):
-        """Estimated fraction of eigenvalues <= t (t scalar or array)."""
+        r"""Estimated fraction of eigenvalues :math:`\le t` (``t`` scalar or array)."""
         t = np.asarray(t, dtype=float)
         nodes, w = self.measure()
         order = np.argsort(nodes)
@@ -540,9 +709,10 @@ class SpectralDensity:
         return cum[np.searchsorted(nodes[order], t, side="right")]
 
     def density(self, grid=None, sigma=None, n_grid=1000):
-        """(grid, phi): the estimate smoothed by a Gaussian of width ``sigma``
-        (default 1% of the node range), phi(t) = sum_j w_j N(t; theta_j, sigma^2),
-        on ``grid`` (default n_grid points covering the nodes +- 5 sigma)."""
+        r"""(grid, phi): the estimate smoothed by a Gaussian of width ``sigma``
+        (default 1% of the node range),
+        :math:`\phi(t) = \sum_j w_j\, N(t; \theta_j, \sigma^2)`, on ``grid`` (default
+        ``n_grid`` points covering the nodes :math:`\pm 5 \sigma`)."""
         nodes, w = self.measure()
         lo, hi = float(nodes.min()), float(nodes.max())
         if sigma is None:
@@ -557,10 +727,11 @@ class SpectralDensity:
         return grid, phi
 
     def quadrature_w1_bound(self, a=None, b=None) -> np.ndarray:
-        """Per probe, a rigorous bound on W1(Gauss quadrature, mu_v) from the
-        Chebyshev-Markov-Stieltjes inequalities (module docstring), for a spectrum
-        inside [a, b] (default: the extreme nodes widened by their residual bounds).
-        Zero for a probe whose Krylov space became invariant (exact quadrature)."""
+        r"""Per probe, a rigorous bound on :math:`W_1(\text{Gauss quadrature}, \mu_v)`
+        from the Chebyshev-Markov-Stieltjes inequalities (module docstring), for a
+        spectrum inside :math:`[a, b]` (default: the extreme nodes widened by their
+        residual bounds). Zero for a probe whose Krylov space became invariant (exact
+        quadrature)."""
         out = np.zeros(self.n_probes)
         for l in range(self.n_probes):
             m = int(self.steps[l])
@@ -575,16 +746,18 @@ class SpectralDensity:
 
 
 def jackson_w1_bound(a, b, m) -> float:
-    """A priori bound pi (b - a) / (4 m) on W1 between an m-node Gauss quadrature and
-    its measure, for measures on [a, b] (module docstring)."""
+    r"""A priori bound :math:`\pi (b - a) / (4 m)` on :math:`W_1` between an
+    :math:`m`-node Gauss quadrature and its measure, for measures on :math:`[a, b]`
+    (module docstring)."""
     return math.pi * (b - a) / (4.0 * m)
 
 
 def slq_sampling_w1(eigenvalues, n_probes, probe="gaussian") -> float:
-    """The bound integral sqrt(Var F_v(t) / n_probes) dt on the expected W1 between
-    the probe-averaged measure and the true spectral measure of a matrix with the
-    given eigenvalues (sphere probes: Var = 2 F (1 - F) / (d + 2); Rademacher: the
-    bound 2 F (1 - F) / d)."""
+    r"""The bound :math:`\int \sqrt{\operatorname{Var} F_v(t) / n_v}\, dt` on the
+    expected :math:`W_1` between the probe-averaged measure and the true spectral
+    measure of a matrix with the given eigenvalues (sphere probes:
+    :math:`\operatorname{Var} = 2 F (1 - F) / (d + 2)`; Rademacher: the bound
+    :math:`2 F (1 - F) / d`); :math:`n_v` = ``n_probes``."""
     lam = np.sort(np.asarray(eigenvalues, dtype=float))
     d = lam.size
     F = np.arange(1, d) / d                       # on [lam_i, lam_(i+1))
@@ -594,10 +767,33 @@ def slq_sampling_w1(eigenvalues, n_probes, probe="gaussian") -> float:
 
 def slq(L, x, n_probes=10, n_iter=40, seed=0, probe="gaussian", mask=None,
         keep_probes=False) -> SpectralDensity:
-    """Stochastic Lanczos quadrature estimate of the spectral density of H(x):
-    ``n_probes`` probes (``'gaussian'``: uniform on the sphere, via the compiled
-    oracle; ``'rademacher'``: normalised +-1 vectors), ``n_iter`` Lanczos steps each.
-    ``keep_probes=True`` stores the unit start vectors (n_probes, n) in ``probes``."""
+    r"""Stochastic Lanczos quadrature estimate of the spectral density of :math:`H(x)`.
+
+    Parameters
+    ----------
+    L : Landscape
+        Bound.
+    x : array (d,)
+        The point.
+    n_probes : int
+        Probes :math:`n_v`.
+    n_iter : int
+        Lanczos steps :math:`m` per probe (the quadrature is exact to degree
+        :math:`2m - 1`).
+    seed : int
+        The probes' random stream.
+    probe : {"gaussian", "rademacher"}
+        Uniform on the sphere (via the compiled oracle), or normalised
+        :math:`\pm 1` vectors.
+    mask : bool array (d,), optional
+        Restricts :math:`H` to these coordinates.
+    keep_probes : bool
+        Store the unit start vectors (n_probes, n) in ``probes``.
+
+    Returns
+    -------
+    SpectralDensity
+    """
     n_probes = _int("n_probes", n_probes)
     n_iter = _int("n_iter", n_iter)
     probe = _probe_kind(probe)
@@ -643,8 +839,9 @@ def _oracle_start(seed: int, n: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- W1
 def wasserstein1(x, wx, y, wy) -> float:
-    """W1 = integral |F_a - F_b| dt between two discrete probability measures on the
-    line (support points x, y with weights wx, wy; each normalised to total 1)."""
+    r""":math:`W_1 = \int |F_a - F_b|\, dt` between two discrete probability measures
+    on the line (support points ``x``, ``y`` with weights ``wx``, ``wy``; each
+    normalised to total 1)."""
     x, wx = np.asarray(x, float).ravel(), np.asarray(wx, float).ravel()
     y, wy = np.asarray(y, float).ravel(), np.asarray(wy, float).ravel()
     if x.shape != wx.shape or y.shape != wy.shape:

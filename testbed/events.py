@@ -1,10 +1,17 @@
-"""Stopping events: compiled predicates checked after every step of every replica.
+r"""Stopping events: compiled predicates checked after every step of every replica.
 
 An event is a Numba function ``pred(t, x, g, f, q) -> bool`` defined at module level
 in a file (so the compiled ensemble can import it and be cached), with parameters
-``q`` (a float array). After step t it sees the new point x = x_{t+1} and the
-gradient g and loss f at x_t; when it returns True the replica stops, with
-stop step t + 1. Wrap your own with ``Event(pred, q)``.
+``q`` (a float array). After step :math:`t` it sees the new point
+:math:`x = x_{t+1}` and the gradient :math:`g` and loss :math:`f` at :math:`x_t`;
+when it returns True the replica stops, with stop step :math:`t + 1`. Wrap your own
+with ``Event(pred, q)``::
+
+    @njit                                  # from testbed.kernel import njit
+    def _left_half(t, x, g, f, q):
+        return x[0] < q[0]
+
+    LEFT = Event(_left_half, (-1.0,), "x0 < -1")
 """
 from __future__ import annotations
 
@@ -20,9 +27,25 @@ from .errors import TestbedError
 
 @dataclasses.dataclass(frozen=True)
 class Event:
-    """A predicate and its parameters; ``name`` is for results and messages;
-    ``coords``: the positions in ``q`` that hold coordinate indices, checked against
-    the landscape's dimension before the run (the compiled predicate reads x[q[i]])."""
+    """A stopping event: a compiled predicate and its parameters.
+
+    Parameters
+    ----------
+    pred : Numba function
+        ``pred(t, x, g, f, q) -> bool``, defined at module level in a file.
+    q : tuple of float
+        Its parameters (finite).
+    name : str
+        For results (``Result.meta["event"]``) and messages.
+    coords : tuple of int
+        The positions in ``q`` that hold coordinate indices (the predicate reads
+        ``x[int(q[i])]``), checked against the landscape's dimension before the run.
+
+    Raises
+    ------
+    TestbedError
+        If ``pred`` is not a compiled function or ``q`` is not finite.
+    """
     pred: object
     q: tuple = ()
     name: str = ""
@@ -46,6 +69,7 @@ class Event:
 
     @property
     def params(self) -> np.ndarray:
+        """``q`` as the float64 array the compiled predicate receives."""
         return np.asarray(self.q, dtype=np.float64).reshape(-1)
 
 
@@ -75,12 +99,26 @@ def _converged(t, x, g, f, q):
     return math.sqrt(s) < q[0]
 
 
+#: The event that never fires (the default of :func:`testbed.run`).
 NEVER = Event(_never, (), "never")
 
 
 def escape(coord: int, radius: float) -> Event:
-    """Stop at the first t with |x_coord(t)| > radius (coord in [0, d), checked by
-    :func:`testbed.run` against the landscape)."""
+    r"""Stop at the first :math:`t` with :math:`|x_c(t)| > r`, ``c = coord``,
+    ``r = radius``.
+
+    Parameters
+    ----------
+    coord : int
+        The coordinate :math:`c`, in :math:`[0, d)` (checked by :func:`testbed.run`
+        against the landscape).
+    radius : float
+        :math:`r > 0`.
+
+    Returns
+    -------
+    Event
+    """
     if isinstance(coord, bool) or not isinstance(coord, numbers.Integral) or coord < 0:
         raise TestbedError(f"escape coordinate must be an integer >= 0, got {coord!r}")
     _positive("escape radius", radius)
@@ -95,13 +133,14 @@ def _positive(what, value) -> None:
 
 
 def leave_ball(radius: float) -> Event:
-    """Stop at the first t with |x(t)| > radius."""
+    r"""Stop at the first :math:`t` with :math:`\lVert x(t) \rVert_2 > r`, ``r = radius > 0``."""
     _positive("ball radius", radius)
     return Event(_leave_ball, (radius,), f"leave_ball(|x| > {radius})")
 
 
 def converged(gtol: float) -> Event:
-    """Stop once |grad f(x_t)| < gtol (stop step t + 1)."""
+    r"""Stop once :math:`\lVert \nabla f(x_t) \rVert_2 < \text{gtol}` (stop step
+    :math:`t + 1`), ``gtol > 0``."""
     _positive("gradient tolerance", gtol)
     return Event(_converged, (gtol,), f"converged(|g| < {gtol})")
 

@@ -18,7 +18,9 @@ import numpy as np
 
 from .errors import TestbedError
 
+#: The environment variable that sets the level.
 ENV = "TESTBED_PERTURB"
+#: The largest level accepted (a relative size).
 MAX_LEVEL = 1e-6
 
 
@@ -43,9 +45,10 @@ def validate(eps: float) -> float:
 
 
 def inputs(a: np.ndarray, salt: int = 0) -> np.ndarray:
-    """``a * (1 + eps * u)`` at the level in force (``a`` itself when it is 0); u is
-    drawn from a stream fixed by ``salt`` and the shape, so the same input gets the
-    same perturbation in every process."""
+    r""":math:`a (1 + \varepsilon u)` entrywise at the level :math:`\varepsilon` in force
+    (``a`` itself when it is 0); :math:`u` is uniform on :math:`[-1, 1]`, drawn from a
+    stream fixed by ``salt`` and the shape, so the same input gets the same
+    perturbation in every process."""
     eps = level()
     if eps == 0.0:
         return a

@@ -1,8 +1,9 @@
-"""Projections onto constraint sets for projected gradient descent.
+r"""Projections onto constraint sets for projected gradient descent
+(``rule="projected_gd"``: :math:`x_{t+1} = P_C(x_t - \eta \nabla f(x_t))`).
 
-A projection is a Numba function ``project(x, q)`` that maps x in place onto the set,
-with parameters q, defined at module level in a file; wrap your own with
-``Projection(fn, q)``.
+A projection is a Numba function ``project(x, q)`` that maps :math:`x` in place onto
+the set :math:`C`, with parameters ``q``, defined at module level in a file; wrap
+your own with ``Projection(fn, q)``.
 """
 from __future__ import annotations
 
@@ -17,6 +18,23 @@ from .errors import TestbedError
 
 @dataclasses.dataclass(frozen=True)
 class Projection:
+    """A projection: a compiled function and its parameters.
+
+    Parameters
+    ----------
+    fn : Numba function
+        ``fn(x, q)``, mapping ``x`` in place onto the set; defined at module level in
+        a file.
+    q : tuple of float
+        Its parameters (no NaN).
+    name : str
+        For results (``Result.meta["projection"]``) and messages.
+
+    Raises
+    ------
+    TestbedError
+        If ``fn`` is not a compiled function or ``q`` holds a NaN.
+    """
     fn: object
     q: tuple = ()
     name: str = ""
@@ -30,6 +48,7 @@ class Projection:
 
     @property
     def params(self) -> np.ndarray:
+        """``q`` as the float64 array the compiled function receives."""
         return np.asarray(self.q, dtype=np.float64).reshape(-1)
 
 
@@ -55,18 +74,21 @@ def _box(x, q):
         x[i] = min(max(x[i], q[0]), q[1])
 
 
+#: No constraint (the default of :func:`testbed.run`).
 IDENTITY = Projection(_identity, (), "identity")
 
 
 def ball(radius: float) -> Projection:
-    """Euclidean projection onto {|x| <= radius}."""
+    r"""Euclidean projection onto the ball :math:`\{x : \lVert x \rVert_2 \le r\}`,
+    ``r = radius > 0``: :math:`x \mapsto x \min(1, r / \lVert x \rVert_2)`."""
     if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius > 0):
         raise TestbedError(f"ball radius must be a positive finite number, got {radius!r}")
     return Projection(_ball, (radius,), f"ball({radius})")
 
 
 def box(low: float, high: float) -> Projection:
-    """Projection onto the box [low, high]^d (coordinate-wise clipping)."""
+    r"""Projection onto the box :math:`[\text{low}, \text{high}]^d` (coordinate-wise
+    clipping), ``low < high``."""
     if not (isinstance(low, (int, float)) and isinstance(high, (int, float)) and low < high):
         raise TestbedError(f"box needs low < high, got [{low}, {high}]")
     return Projection(_box, (low, high), f"box({low}, {high})")

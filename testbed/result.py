@@ -16,11 +16,33 @@ from ._engine.status import BUDGET, DIVERGED, DONE, EVENT, STATUS_NAMES
 
 @dataclasses.dataclass
 class Result:
-    """N replicas' final points ``x`` (N, d), ``status`` and ``stop_step`` (N,), and
-    traces (n_obs, N) at steps ``steps`` (``loss``, ``grad_norm``, ``sharpness``;
-    ``coords`` is (n_obs, n_coords, N)). A trace is NaN after its replica stopped. A
-    diverged replica's ``x`` is its (non-finite) iterate after the step that revealed
-    the divergence; its ``stop_step`` is the step whose loss was not finite."""
+    """What :func:`testbed.run` returns: N replicas' end points, statuses and traces.
+
+    A trace is NaN after its replica stopped. A diverged replica's ``x`` is its
+    (non-finite) iterate after the step that revealed the divergence; its
+    ``stop_step`` is the step whose loss was not finite.
+
+    Attributes
+    ----------
+    x : array (N, d)
+        Final points.
+    status : int array (N,)
+        :data:`testbed.kernel.BUDGET`, ``EVENT``, ``DONE`` or ``DIVERGED``
+        (names in :data:`testbed.kernel.STATUS_NAMES`).
+    stop_step : int array (N,)
+        The step at which each replica stopped.
+    steps : int array (n_obs,)
+        The steps at which the traces were observed.
+    traces : dict of arrays
+        ``loss``, ``grad_norm``, ``sharpness`` (n_obs, N) as asked for by
+        ``observe``; ``coords`` (n_obs, n_coords, N).
+    scalars : array (N, SCALARS)
+        The rule's per-replica scalars ``c[1:]`` at the end.
+    meta : dict
+        Everything that made the result: landscape, parameters, rule,
+        hyper-parameters, seed, steps, stride, event, projection, perturbation,
+        package version.
+    """
     x: np.ndarray
     status: np.ndarray
     stop_step: np.ndarray
@@ -31,14 +53,17 @@ class Result:
 
     @property
     def n(self) -> int:
+        """The number of replicas N."""
         return self.x.shape[0]
 
     @property
     def diverged(self) -> np.ndarray:
+        """Replicas whose loss or iterate left the finite numbers (bool, (N,))."""
         return self.status == DIVERGED
 
     @property
     def stopped_by_event(self) -> np.ndarray:
+        """Replicas stopped by the run's event (bool, (N,))."""
         return self.status == EVENT
 
     @property
@@ -48,6 +73,7 @@ class Result:
 
     @property
     def ran_out(self) -> np.ndarray:
+        """Replicas that ran all their steps (bool, (N,))."""
         return self.status == BUDGET
 
     def to_frame(self):
@@ -65,6 +91,7 @@ class Result:
         return frame
 
     def save(self, path) -> None:
+        """Write the arrays and ``meta`` (as JSON) to one compressed ``.npz`` file."""
         arrays = {f"trace_{k}": v for k, v in self.traces.items()}
         np.savez_compressed(path, x=self.x, status=self.status, stop_step=self.stop_step,
                             steps=self.steps, scalars=self.scalars,
@@ -72,6 +99,7 @@ class Result:
 
     @classmethod
     def load(cls, path) -> "Result":
+        """A result written by :meth:`save` (no pickle involved)."""
         with np.load(path, allow_pickle=False) as z:
             traces = {k[6:]: z[k] for k in z.files if k.startswith("trace_")}
             return cls(x=z["x"], status=z["status"], stop_step=z["stop_step"],

@@ -1,9 +1,9 @@
-"""Loss-landscape slices in the conventions of Li, Xu, Taylor, Studer & Goldstein
+r"""Loss-landscape slices in the conventions of Li, Xu, Taylor, Studer & Goldstein
 (2018), "Visualizing the Loss Landscape of Neural Nets" (NeurIPS; code
 tomgoldstein/loss-landscape, read at HEAD: net_plotter.py, plot_surface.py,
 projection.py, hess_vec_prod.py, plot_2D.py), for any landscape.
 
-Directions. A random direction is a standard Gaussian vector drawn for every
+**Directions.** A random direction is a standard Gaussian vector drawn for every
 parameter (``torch.randn`` per tensor there; one NumPy stream in block order here),
 then normalised block by block (``normalize_directions_for_weights``):
 
@@ -11,51 +11,68 @@ then normalised block by block (``normalize_directions_for_weights``):
   block of kind "bias" or "norm") is set to 0 with ``ignore='biasbn'`` (our default,
   as design.md asks) and otherwise set EQUAL TO THE WEIGHTS (``d.copy_(w)``);
 - any other block (a weight matrix (out, in), row-major, so a Li et al. "filter" is
-  one row = the incoming weights of one neuron) by ``norm``:
-    'filter'  each row  d_i <- d_i * |theta_i| / (|d_i| + 1e-10)  (the paper's
-              d_ij <- d_ij / |d_ij| |theta_ij|, Frobenius norms);
-    'layer'   the block d <- d * |theta| / |d|;
-    'weight'  d <- d * theta (entrywise);
-    'dfilter' each row d_i <- d_i / (|d_i| + 1e-10)  (the authors' code has a typo,
-              ``d.ngorm()``, that makes this option raise);
-    'dlayer'  the block d <- d / |d|;
-    None      unchanged (their command line's default ``--xnorm ''``).
-The layout comes from :func:`testbed.nets.layout` for network landscapes; any other
-landscape is one block of shape (1, d) (one "filter": 'filter' scales the whole
-direction to |theta|). Pass ``blocks=`` to override.
+  one row = the incoming weights of one neuron) by ``norm``, with :math:`\theta` the
+  weights, :math:`d_i` and :math:`\theta_i` row :math:`i` of the block and
+  :math:`\lVert \cdot \rVert` the Frobenius norm:
 
-Slices. 1-D: f(theta + a d) for a in a range; linear interpolation between two
-solutions theta(a) = (1 - a) theta + a theta' (Goodfellow et al. 2015; Li et al.'s
-target direction theta' - theta; computed in this form, so a = 0 and 1 reproduce
-both endpoints exactly). 2-D: f(a, b) = f(theta + a d1 + b d2), stored as
-``train_loss[j, i] = f(x_i, y_j)`` (rows follow y: the array ``plt.contour(X, Y, Z)``
-expects with ``X, Y = np.meshgrid(x, y)``, as plot_2D.py does; Li et al.'s files
-declare shape (len(x), len(y)) but fill it in this order, so the two agree for
-square grids). Ranges use their grammar ``'min:max:num'`` (default '-1:1:51').
-Grid points are evaluated in threads (the compiled kernels release the GIL).
+  =============  ===============================================================
+  ``'filter'``   each row :math:`d_i \leftarrow d_i \lVert \theta_i \rVert /
+                 (\lVert d_i \rVert + 10^{-10})` (the paper's
+                 :math:`d_{ij} \leftarrow d_{ij} \lVert \theta_{ij} \rVert /
+                 \lVert d_{ij} \rVert`)
+  ``'layer'``    the block :math:`d \leftarrow d \lVert \theta \rVert / \lVert d \rVert`
+  ``'weight'``   :math:`d \leftarrow d \odot \theta` (entrywise)
+  ``'dfilter'``  each row :math:`d_i \leftarrow d_i / (\lVert d_i \rVert + 10^{-10})`
+                 (the authors' code has a typo, ``d.ngorm()``, that makes this
+                 option raise)
+  ``'dlayer'``   the block :math:`d \leftarrow d / \lVert d \rVert`
+  ``None``       unchanged (their command line's default ``--xnorm ''``)
+  =============  ===============================================================
 
-Non-convexity. (i) Li et al.'s map |lambda_min / lambda_max| of the Hessian at
-every grid point (hess_vec_prod.min_max_hessian_eigs; heatmap with vmin 0, vmax
-0.5). Their Hessian is restricted to parameters with more than one dimension
-(``hessian='weights'``, our default; 'full' for all). They get lambda_max from
-ARPACK 'LM' (largest magnitude) at tol 1e-2 and lambda_min from a second run on
-H - 0.51 lambda_max I; we take both algebraic extremes from one Lanczos run with
-certified residuals (:func:`testbed.curvature.extreme_eigenvalues`). (ii) The 2-D
-slice's own curvature: at each interior grid point the central-difference Hessian
-of the slice [[S_xx, S_xy], [S_xy, S_yy]] (error O(h^2)); a point is non-convex when
-its smaller eigenvalue is negative (generically: S_xx < 0 or det < 0), and the
-non-convex fraction is the share of interior points that are.
+The layout comes from :func:`testbed.nets.layout.layout` for network landscapes;
+any other landscape is one block of shape (1, d) (one "filter": ``'filter'`` scales
+the whole direction to :math:`\lVert \theta \rVert`). Pass ``blocks=`` to override.
 
-Trajectories (projection.py, plot_trajectory.py): the rows theta_t - theta_final
-(bias/norm entries zeroed with ``ignore='biasbn'``), PCA (centred, as sklearn's
-``PCA(n_components=2)``, components sign-fixed so that their largest entry is
-positive), and each theta_t - theta_final projected on the two unit directions
-('cos': x = <d, u1> / |u1|; 'lstsq': least squares in the plane).
+**Slices.** 1-D: :math:`f(\theta + a d)` for :math:`a` in a range; linear
+interpolation between two solutions :math:`\theta(a) = (1 - a) \theta + a \theta'`
+(Goodfellow et al. 2015; Li et al.'s target direction :math:`\theta' - \theta`;
+computed in this form, so :math:`a = 0` and :math:`1` reproduce both endpoints
+exactly). 2-D: :math:`f(a, b) = f(\theta + a d_1 + b d_2)`, stored as
+``train_loss[j, i]`` :math:`= f(x_i, y_j)` (rows follow :math:`y`: the array
+``plt.contour(X, Y, Z)`` expects with ``X, Y = np.meshgrid(x, y)``, as plot_2D.py
+does; Li et al.'s files declare shape (len(x), len(y)) but fill it in this order, so
+the two agree for square grids). Ranges use their grammar ``'min:max:num'`` (default
+``'-1:1:51'``). Grid points are evaluated in threads (the compiled kernels release
+the GIL).
 
-Export (:func:`save`): an ``.npz`` always and an HDF5 file when h5py is installed,
-with Li et al.'s key names: xcoordinates, ycoordinates, train_loss (train_acc if
-given), min_eig, max_eig, xdirection, ydirection, proj_xcoord, proj_ycoord,
-explained_variance_ratio_, singular_values_, explained_variance_.
+**Non-convexity.** (i) Li et al.'s map :math:`|\lambda_{\min} / \lambda_{\max}|` of
+the Hessian at every grid point (hess_vec_prod.min_max_hessian_eigs; heatmap with
+vmin 0, vmax 0.5). Their Hessian is restricted to parameters with more than one
+dimension (``hessian='weights'``, our default; ``'full'`` for all). They get
+:math:`\lambda_{\max}` from ARPACK 'LM' (largest magnitude) at tol
+:math:`10^{-2}` and :math:`\lambda_{\min}` from a second run on
+:math:`H - 0.51 \lambda_{\max} I`; we take both algebraic extremes from one Lanczos
+run with certified residuals (:func:`testbed.curvature.extreme_eigenvalues`).
+(ii) The 2-D slice's own curvature: at each interior grid point the
+central-difference Hessian of the slice
+:math:`\begin{pmatrix} S_{xx} & S_{xy} \\ S_{xy} & S_{yy} \end{pmatrix}` (error
+:math:`O(h^2)`); a point is non-convex when its smaller eigenvalue is negative
+(generically: :math:`S_{xx} < 0` or :math:`\det < 0`), and the non-convex fraction is
+the share of interior points that are.
+
+**Trajectories** (projection.py, plot_trajectory.py): the rows
+:math:`\theta_t - \theta_{\text{final}}` (bias/norm entries zeroed with
+``ignore='biasbn'``), PCA (centred, as sklearn's ``PCA(n_components=2)``, components
+sign-fixed so that their largest entry is positive), and each
+:math:`\theta_t - \theta_{\text{final}}` projected on the two unit directions
+(``'cos'``: :math:`x = \langle d, u_1 \rangle / \lVert u_1 \rVert`; ``'lstsq'``:
+least squares in the plane).
+
+**Export** (:func:`save`): an ``.npz`` always and an HDF5 file when h5py is
+installed, with Li et al.'s key names: ``xcoordinates``, ``ycoordinates``,
+``train_loss`` (``train_acc`` if given), ``min_eig``, ``max_eig``, ``xdirection``,
+``ydirection``, ``proj_xcoord``, ``proj_ycoord``, ``explained_variance_ratio_``,
+``singular_values_``, ``explained_variance_``.
 """
 from __future__ import annotations
 
@@ -75,15 +92,31 @@ __all__ = ["Piece", "parse_range", "layout_of", "weight_mask", "random_direction
            "slice_curvature", "pca_directions", "project_trajectory",
            "trajectory_from_result", "save", "load", "NORMS"]
 
+#: The direction normalisations of :func:`normalize`.
 NORMS = ("filter", "layer", "weight", "dfilter", "dlayer", None)
 _EPS = 1e-10           # Li et al.'s guard in d.norm() + 1e-10
+#: A block of the parameter vector: ``x[offset:offset + size]`` reshaped to ``shape``;
+#: ``kind`` is ``"weight"``, ``"bias"`` or ``"norm"``.
 Piece = collections.namedtuple("Piece", "name offset size shape kind")
 
 
 # ----------------------------------------------------------------------------- ranges
 def parse_range(spec, name="x") -> np.ndarray:
-    """Coordinates from Li et al.'s grammar ``'min:max:num'`` (np.linspace(min, max,
-    num)), a (min, max, num) tuple, or an explicit increasing array."""
+    """Grid coordinates from a range.
+
+    Parameters
+    ----------
+    spec : str, tuple or array
+        Li et al.'s grammar ``'min:max:num'`` (``np.linspace(min, max, num)``,
+        ``min < max``, integer ``num >= 2``), a ``(min, max, num)`` tuple, or an
+        explicit increasing array.
+    name : str
+        The range's name in error messages.
+
+    Returns
+    -------
+    array
+    """
     grammar = "use 'min:max:num' with min < max and an integer num >= 2, e.g. '-1:1:51'"
     if isinstance(spec, str):
         parts = spec.split(":")
@@ -116,9 +149,9 @@ def parse_range(spec, name="x") -> np.ndarray:
 
 # ----------------------------------------------------------------------------- layout
 def layout_of(L, blocks=None) -> list:
-    """The parameter pieces (name, offset, size, shape, kind) of ``L`` (a landscape,
-    or the dimension d): ``blocks`` if given, the network layout for a network
-    landscape, else one (1, d) weight block."""
+    """The parameter pieces (``name, offset, size, shape, kind``) of ``L`` (a
+    landscape, or the dimension d): ``blocks`` if given, the network layout for a
+    network landscape, else one (1, d) weight block."""
     d = int(L) if isinstance(L, numbers.Integral) else L.d
     if blocks is not None:
         pieces = list(blocks)
@@ -147,7 +180,7 @@ def _bias_like(b) -> bool:
 
 def weight_mask(L, blocks=None) -> np.ndarray:
     """Boolean mask of the weight entries (blocks with more than one dimension): the
-    coordinates of Li et al.'s Hessian (hess_vec_prod.py keeps p.ndim > 1). ``L`` is
+    coordinates of Li et al.'s Hessian (hess_vec_prod.py keeps ``p.ndim > 1``). ``L`` is
     a landscape or the dimension d."""
     mask = np.zeros(int(L) if isinstance(L, numbers.Integral) else L.d, bool)
     for b in layout_of(L, blocks):
@@ -168,8 +201,25 @@ def _check_norm(norm, ignore):
 
 
 def normalize(direction, theta, L=None, norm="filter", ignore="biasbn", blocks=None):
-    """A copy of ``direction`` normalised block by block against ``theta`` as Li et
-    al.'s ``normalize_directions_for_weights`` (module docstring)."""
+    """A copy of ``direction`` normalised block by block against ``theta``, as Li et
+    al.'s ``normalize_directions_for_weights``.
+
+    Parameters
+    ----------
+    direction, theta : array (d,)
+    L : Landscape or int, optional
+        For the block layout (default: one block of the length of ``theta``).
+    norm : {"filter", "layer", "weight", "dfilter", "dlayer", None}
+        The normalisation (table in the module docstring).
+    ignore : {"biasbn", None}
+        Zero the bias and normalisation blocks, or set them equal to ``theta``.
+    blocks : list of pieces, optional
+        Overrides the layout.
+
+    Returns
+    -------
+    array (d,)
+    """
     norm, ignore = _check_norm(norm, ignore)
     theta = np.asarray(theta, dtype=float)
     d = np.array(direction, dtype=float)
@@ -198,8 +248,32 @@ def normalize(direction, theta, L=None, norm="filter", ignore="biasbn", blocks=N
 
 def random_direction(L, theta, seed=0, norm="filter", ignore="biasbn", blocks=None,
                      n=1):
-    """``n`` random normalised directions at ``theta`` (d,) or (n, d) for n > 1,
-    drawn in order from ``numpy.random.default_rng(seed)`` (x direction first)."""
+    """``n`` random directions at ``theta``, normalised by :func:`normalize`.
+
+    Drawn in order from ``numpy.random.default_rng(seed)`` (x direction first).
+
+    Parameters
+    ----------
+    L : Landscape
+        Bound.
+    theta : array (d,)
+        The centre.
+    seed : int
+    norm, ignore, blocks
+        As for :func:`normalize`.
+    n : int
+        How many.
+
+    Returns
+    -------
+    array (d,), or (n, d) for n > 1
+
+    Raises
+    ------
+    TestbedError
+        If every normalised direction is zero (``theta`` zero on every normalised
+        block, or every block ignored).
+    """
     theta = L._point(theta)
     rng = np.random.default_rng(seed)
     out = np.stack([normalize(rng.standard_normal(L.d), theta, L, norm, ignore, blocks)
@@ -212,7 +286,7 @@ def random_direction(L, theta, seed=0, norm="filter", ignore="biasbn", blocks=No
 
 
 def target_direction(theta, theta2):
-    """Li et al.'s target direction theta2 - theta (not normalised)."""
+    r"""Li et al.'s target direction :math:`\theta_2 - \theta` (not normalised)."""
     return np.asarray(theta2, dtype=float) - np.asarray(theta, dtype=float)
 
 
@@ -257,16 +331,18 @@ def _value_fn(L, fn):
 
 def surface(L, theta, xdirection, ydirection=None, x="-1:1:51", y=None, *, fn=None,
             threads=None) -> dict:
-    """A 1-D slice f(theta + a d1) or 2-D slice f(theta + a d1 + b d2).
+    r"""A 1-D slice :math:`f(\theta + a d_1)` or 2-D slice
+    :math:`f(\theta + a d_1 + b d_2)`.
 
     Parameters
     ----------
-    L : Landscape (bound)
+    L : Landscape
+        Bound.
     theta : array (d,)
         The centre (a trained network, a minimum).
     xdirection, ydirection : array (d,)
-        d1 and d2 (``ydirection`` None: a 1-D slice); see :func:`normalize` for
-        Li et al.'s filter normalisation.
+        :math:`d_1` and :math:`d_2` (``ydirection`` None: a 1-D slice); see
+        :func:`normalize` for Li et al.'s filter normalisation.
     x, y : str or array
         Ranges in the ``min:max:num`` grammar (y defaults to x).
     fn : callable, optional
@@ -296,8 +372,10 @@ def surface(L, theta, xdirection, ydirection=None, x="-1:1:51", y=None, *, fn=No
 
 
 def interpolate(L, theta, theta2, x="-0.5:1.5:401", *, fn=None, threads=None) -> dict:
-    """Linear interpolation f((1 - a) theta + a theta2) for a in range x (Li et al.'s
-    README example: '-0.5:1.5:401'); a = 0 and a = 1 reproduce the endpoints exactly."""
+    r"""Linear interpolation :math:`f((1 - a) \theta + a \theta_2)` for :math:`a` in
+    the range ``x`` (Li et al.'s README example: ``'-0.5:1.5:401'``); :math:`a = 0`
+    and :math:`a = 1` reproduce the endpoints exactly. Returns ``xcoordinates`` and
+    ``train_loss``; ``fn`` and ``threads`` as for :func:`surface`."""
     theta = L._point(theta)
     theta2 = L._point(theta2, "theta2")
     xs = parse_range(x, "x")
@@ -310,13 +388,14 @@ def interpolate(L, theta, theta2, x="-0.5:1.5:401", *, fn=None, threads=None) ->
 def hessian_eig_map(L, theta, xdirection, ydirection=None, x="-1:1:51", y=None, *,
                     hessian="weights", blocks=None, tol=1e-3, n_iter=None, max_iter=200,
                     seed=0, threads=None) -> dict:
-    """Li et al.'s eigenvalue maps: the algebraically smallest and largest Hessian
-    eigenvalues at every point of the 1-D or 2-D slice (keys min_eig, max_eig, with
-    the slice's coordinates; ``abs(min_eig / max_eig)`` is their non-convexity map).
-    ``hessian='weights'`` restricts H to the weight entries as their code does;
-    'full' uses every coordinate. Lanczos stops when both residual bounds are below
-    ``tol`` x |lambda|_max or after ``max_iter`` steps (``n_iter`` fixes the count);
-    the largest final bound is returned as ``eig_bound``."""
+    r"""Li et al.'s eigenvalue maps: the algebraically smallest and largest Hessian
+    eigenvalues at every point of the 1-D or 2-D slice (keys ``min_eig``,
+    ``max_eig``, with the slice's coordinates; ``abs(min_eig / max_eig)`` is their
+    non-convexity map). ``hessian='weights'`` restricts :math:`H` to the weight
+    entries as their code does; ``'full'`` uses every coordinate. Lanczos stops when
+    both residual bounds are below ``tol`` :math:`\times \max |\lambda|` or after
+    ``max_iter`` steps (``n_iter`` fixes the count); the largest final bound is
+    returned as ``eig_bound``. The other arguments are those of :func:`surface`."""
     from .curvature import extreme_eigenvalues
     if hessian not in ("weights", "full"):
         raise TestbedError(f"hessian must be 'weights' (Li et al.: parameters with more "
@@ -357,13 +436,17 @@ def hessian_eig_map(L, theta, xdirection, ydirection=None, x="-1:1:51", y=None, 
 
 
 def slice_curvature(train_loss, xcoordinates, ycoordinates) -> dict:
-    """Central-difference Hessian of a 2-D slice Z[j, i] = f(x_i, y_j) on a uniform
-    grid: its eigenvalues ``slice_min_eig`` / ``slice_max_eig`` (NaN on the border),
-    Li et al.'s ratio |min / max| (``slice_eig_ratio``; for a 2 x 2 matrix it is also
-    large where the slice is convex and isotropic), the non-convexity map
-    ``slice_nonconvexity`` = max(-min, 0) / |max| (0 where convex: the reading "blue =
-    convex, yellow = non-convex" of their heatmaps), and the share of interior points
-    whose slice Hessian is not positive semi-definite, ``nonconvex_fraction``."""
+    r"""Central-difference Hessian of a 2-D slice :math:`Z[j, i] = f(x_i, y_j)` on a
+    uniform grid.
+
+    Returns its eigenvalues ``slice_min_eig`` / ``slice_max_eig`` (NaN on the
+    border), Li et al.'s ratio :math:`|\lambda_{\min} / \lambda_{\max}|`
+    (``slice_eig_ratio``; for a 2 x 2 matrix it is also large where the slice is
+    convex and isotropic), the non-convexity map ``slice_nonconvexity``
+    :math:`= \max(-\lambda_{\min}, 0) / |\lambda_{\max}|` (0 where convex: the
+    reading "blue = convex, yellow = non-convex" of their heatmaps), and the share of
+    interior points whose slice Hessian is not positive semi-definite,
+    ``nonconvex_fraction``. Needs at least 3 evenly spaced points per axis."""
     Z = np.asarray(train_loss, dtype=float)
     xs = np.asarray(xcoordinates, dtype=float)
     ys = np.asarray(ycoordinates, dtype=float)
@@ -394,7 +477,7 @@ def slice_curvature(train_loss, xcoordinates, ycoordinates) -> dict:
 
 # ----------------------------------------------------------------------------- trajectories
 def trajectory_from_result(result, replica=0) -> np.ndarray:
-    """(T, d) parameter trajectory of one replica from a :class:`~testbed.Result` run
+    """The (T, d) parameter trajectory of one replica from a :class:`~testbed.Result` run
     with ``coords=range(d)`` (observations after the replica stopped are dropped)."""
     if "coords" not in result.traces:
         raise TestbedError("the run recorded no coordinates: pass coords=range(d) to "
@@ -408,9 +491,11 @@ def trajectory_from_result(result, replica=0) -> np.ndarray:
 
 
 def pca_directions(trajectory, final=None, L=None, ignore="biasbn", blocks=None) -> dict:
-    """Li et al.'s PCA directions of an optimisation path: PCA (centred, 2
-    components) of the rows theta_t - theta_final, bias/norm entries zeroed with
-    ``ignore='biasbn'`` (needs ``L`` or ``blocks`` for the layout)."""
+    r"""Li et al.'s PCA directions of an optimisation path: PCA (centred, 2
+    components) of the rows :math:`\theta_t - \theta_{\text{final}}`, bias/norm
+    entries zeroed with ``ignore='biasbn'`` (needs ``L`` or ``blocks`` for the
+    layout). Returns ``xdirection``, ``ydirection`` and sklearn's
+    ``explained_variance_ratio_``, ``singular_values_``, ``explained_variance_``."""
     T = np.asarray(trajectory, dtype=float)
     if T.ndim != 2 or T.shape[0] < 3:
         raise TestbedError(f"trajectory must be (T, d) with T >= 3 points, got {T.shape}")
@@ -433,9 +518,11 @@ def pca_directions(trajectory, final=None, L=None, ignore="biasbn", blocks=None)
 
 
 def project_trajectory(trajectory, final, xdirection, ydirection, method="cos") -> dict:
-    """Coordinates of each theta_t - theta_final in the plane of the two directions:
-    'cos' (x = <d, u1>/|u1|, y = <d, u2>/|u2|, exact for orthogonal directions) or
-    'lstsq' (least squares), Li et al.'s ``project_2D``."""
+    r"""Coordinates ``proj_xcoord``, ``proj_ycoord`` of each
+    :math:`\theta_t - \theta_{\text{final}}` in the plane of the two directions:
+    ``'cos'`` (:math:`x = \langle d, u_1 \rangle / \lVert u_1 \rVert`,
+    :math:`y = \langle d, u_2 \rangle / \lVert u_2 \rVert`, exact for orthogonal
+    directions) or ``'lstsq'`` (least squares), Li et al.'s ``project_2D``."""
     T = np.asarray(trajectory, dtype=float)
     D = T - np.asarray(final, dtype=float)[None, :]
     u1, u2 = np.asarray(xdirection, float), np.asarray(ydirection, float)
@@ -453,8 +540,8 @@ def project_trajectory(trajectory, final, xdirection, ydirection, method="cos") 
 def save(path, data: dict, blocks=None, h5="auto") -> list:
     """Write ``data`` (Li et al.'s keys; arrays) to ``<path>.npz`` and, when h5py is
     installed (``h5='auto'``) or asked for (``h5=True``), to ``<path>.h5`` with
-    directions stored as groups of per-block arrays ('0', '1', ...; h5_util.write_list)
-    when ``blocks`` is given. Returns the paths written."""
+    directions stored as groups of per-block arrays (``'0'``, ``'1'``, ...;
+    h5_util.write_list) when ``blocks`` is given. Returns the paths written."""
     path = Path(path)
     stem = path.with_suffix("") if path.suffix in (".npz", ".h5") else path
     arrays = {k: np.asarray(v) for k, v in data.items()}

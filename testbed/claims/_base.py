@@ -59,7 +59,8 @@ class Criterion:
 
 def close(name, measured, predicted, tolerance, reason, *, relative=False,
           science=False) -> Criterion:
-    """|measured - predicted| <= tolerance (relative to |predicted| if ``relative``)."""
+    r""":math:`|\text{measured} - \text{predicted}| \le \text{tolerance}` (times
+    :math:`|\text{predicted}|` if ``relative``)."""
     m, p = float(measured), float(predicted)
     scale = abs(p) if relative else 1.0
     holds = bool(np.isfinite(m) and abs(m - p) <= tolerance * scale)

@@ -45,8 +45,8 @@ def blas_threads(k=None):
     """Set the thread count of the BLAS inside the network kernels (None: report
     only); returns the previous count. Importing testbed.nets sets it to 1 unless
     one of OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS, BLIS_NUM_THREADS
-    is set (see :mod:`testbed._blas`); a single network on an otherwise idle machine
-    may gain from more (benchmark B4)."""
+    is set; a single network on an otherwise idle machine may gain from more
+    (benchmark B4)."""
     return _blas.threads(k)
 
 
@@ -70,9 +70,29 @@ def _describe(arch) -> str:
 
 def landscape_entry(name, arch, make_data, loss="mse", params=None, critical_points=(),
                     tags=(), paper="", description="") -> Landscape:
-    """An unbound catalogue entry for the network ``arch``: ``make_data(**values)``
-    returns (X, Y) for bound parameter values (called lazily, when p is first needed),
-    so declaring an entry costs nothing at import."""
+    """An unbound catalogue entry for the network ``arch``, for a file in
+    ``functions/`` or your own folder.
+
+    Parameters
+    ----------
+    name : str
+        The catalogue name.
+    arch : list of blocks
+        :class:`Dense`, :class:`Residual` and :class:`Norm` blocks.
+    make_data : callable
+        ``make_data(**values) -> (X, Y)`` for bound parameter values; called lazily,
+        when p is first needed, so declaring an entry costs nothing at import.
+    loss : {"mse", "mse_entries", "ce"}
+    params : dict of str to Param, optional
+        The parameters ``make_data`` takes (a data seed, a sample count).
+    critical_points, tags, paper, description
+        As for :class:`~testbed.Landscape`.
+
+    Returns
+    -------
+    Landscape
+        Unbound, of dimension the architecture's parameter count.
+    """
     arch = list(arch)
     d = param_count(arch)
 
@@ -88,9 +108,39 @@ def landscape_entry(name, arch, make_data, loss="mse", params=None, critical_poi
 
 def network(arch, X, Y, loss="mse", name=None, critical_points=(), tags=(), paper="",
             description="") -> Landscape:
-    """The bound landscape of network ``arch`` (a list of Dense / Residual / Norm
-    blocks) on data X (n, n_in), Y (n, k) with ``loss`` in {"mse", "mse_entries",
-    "ce"} (see :mod:`testbed.nets.mlp`)."""
+    r"""The bound landscape of a network on its data: the loss as a function of the
+    flat parameter vector.
+
+    Parameters
+    ----------
+    arch : list of blocks
+        :class:`Dense`, :class:`Residual` and :class:`Norm` blocks, in order.
+    X : array (n, n_in)
+        Inputs.
+    Y : array (n, k)
+        Targets (one-hot rows for classification).
+    loss : {"mse", "mse_entries", "ce"}
+        With outputs :math:`F` (n, k): ``"mse"``
+        :math:`\frac{1}{2n} \sum_j \lVert F_j - Y_j \rVert^2`, ``"mse_entries"``
+        :math:`\frac{1}{2nk} \sum_{j,c} (F_{jc} - Y_{jc})^2`, ``"ce"`` the mean
+        cross-entropy of the softmax of :math:`F`.
+    name : str, optional
+        Default: the architecture, loss and sample count.
+    critical_points, tags, paper, description
+        As for :class:`~testbed.Landscape`.
+
+    Returns
+    -------
+    Landscape
+        Bound, with exact gradients (backpropagation), Hessian-vector products
+        (Pearlmutter's R-operator) and Hessians.
+
+    Raises
+    ------
+    TestbedError
+        For blocks whose widths do not chain, or data of the wrong shape or not
+        finite.
+    """
     arch = list(arch)
     p = pack(arch, X, Y, loss)          # validates everything now
     n = int(p[1])
@@ -105,23 +155,26 @@ def network(arch, X, Y, loss="mse", name=None, critical_points=(), tags=(), pape
 
 def feedforward(widths, X, Y, act="tanh", loss="mse", bias=True, out_act="identity",
                 name=None) -> Landscape:
-    """A fully connected network widths[0] -> ... -> widths[-1] (``act`` between
-    layers, ``out_act`` after the last) as a bound landscape on (X, Y)."""
+    """A fully connected network ``widths[0] -> ... -> widths[-1]`` (``act`` between
+    layers, ``out_act`` after the last, biases if ``bias``) as a bound landscape on
+    ``(X, Y)``; ``loss`` and ``name`` as for :func:`network`."""
     return network(mlp_blocks(widths, act, bias, out_act), X, Y, loss, name=name)
 
 
 def digits_mlp(widths=(64, 32, 32, 10), n=1000, act="tanh", loss="mse_entries",
                standardize=False) -> Landscape:
-    """The first ``n`` scikit-learn digits (pixels / 16, one-hot targets) and an MLP:
-    by default benchmark B4's network (64-32-32-10 tanh, half the mean squared error
-    over all n x 10 entries)."""
+    """The first ``n`` scikit-learn digits (pixels / 16, one-hot targets) and an MLP
+    of the given ``widths``, activation and loss (:func:`feedforward`): by default
+    benchmark B4's network (64-32-32-10 tanh, half the mean squared error over all
+    n x 10 entries)."""
     X, Y = data.digits(n, standardize=standardize)
     return feedforward(widths, X, Y, act=act, loss=loss,
                        name=f"digits_mlp[{'-'.join(map(str, widths))}:{act}|{loss}|n={n}]")
 
 
 def outputs(L, x, X=None) -> np.ndarray:
-    """The network's outputs (m, k) at parameters x on inputs X (default: its data)."""
+    """The network's outputs (m, k) at parameters ``x`` on inputs ``X`` (m, n_in)
+    (default: its own data)."""
     p = L.p
     blocks(L)                                    # checks that L is a network
     x = L._point(x)
@@ -135,16 +188,16 @@ def outputs(L, x, X=None) -> np.ndarray:
 
 
 def collapsed_point(L):
-    """(x, energy): all weights and biases zero except the last layer's bias, which
+    r"""(x, energy): all weights and biases zero except the last layer's bias, which
     fits the mean target (squared loss) or the class frequencies (cross-entropy);
     LayerNorm gamma = 1. Every hidden state is then the same for all samples, so every
-    gradient term is a sample-independent factor times sum_j (f_j - y_j) = 0 (or its
+    gradient term is a sample-independent factor times :math:`\sum_j (f_j - y_j) = 0` (or its
     cross-entropy analogue): an exact critical point of any architecture whose last
     block is a Dense layer with bias. With two or more hidden Dense layers every
     second derivative that involves the input passes through a zero weight matrix, so
     the Hessian is zero except on the last layer (Gauss-Newton, PSD): Morse index 0,
     degenerate. (With one hidden layer the first/last-layer cross block
-    sum_j r_j x_j^T makes it a saddle.)"""
+    :math:`\sum_j r_j x_j^T` makes it a saddle.)"""
     arch = blocks(L)
     last = arch[-1]
     if not (isinstance(last, Dense) and last.bias):

@@ -29,7 +29,8 @@ def _count(value, what, low=1, high=None) -> int:
 
 
 def one_hot(labels, k=None) -> np.ndarray:
-    """Rows e_{label} of the k x k identity; labels must be integers in [0, k)."""
+    r"""Rows :math:`e_{\text{label}}` of the :math:`k \times k` identity; labels must be
+    integers in :math:`[0, k)` (default :math:`k`: the largest label + 1)."""
     lab = np.asarray(labels)
     if lab.ndim != 1:
         raise TestbedError(f"labels must be a 1-D array, got shape {lab.shape}")

@@ -1,10 +1,11 @@
-"""Architectures, the layout of the flat parameter vector, and initialisation.
+r"""Architectures, the layout of the flat parameter vector, and initialisation.
 
 An architecture is a list of blocks (:class:`Dense`, :class:`Residual`, :class:`Norm`).
-The parameter vector x holds, block after block, a weight matrix W (out, in) in
-row-major order followed by its bias b (out) -- the layout of PyTorch's
-``nn.Linear`` -- or, for an affine LayerNorm, gamma then beta. So row i of W is the
-"filter" of output neuron i in Li et al.'s (2018) filter normalisation.
+The parameter vector :math:`x` holds, block after block, a weight matrix :math:`W`
+(out, in) in row-major order followed by its bias :math:`b` (out) -- the layout of
+PyTorch's ``nn.Linear`` -- or, for an affine LayerNorm, :math:`\gamma` then
+:math:`\beta`. So row :math:`i` of :math:`W` is the "filter" of output neuron
+:math:`i` in Li et al.'s (2018) filter normalisation.
 
 :func:`layout` lists the pieces (:class:`Block`: name, offset, size, shape, kind with
 kind in {"weight", "bias", "norm"}); :func:`init_params` draws a starting point;
@@ -48,7 +49,9 @@ def _act(name) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Dense:
-    """H <- act(H W^T + b): W (n_out, n_in), b (n_out) if ``bias``."""
+    r"""A dense layer, :math:`H \leftarrow \text{act}(H W^T + b)`: :math:`W` (n_out,
+    n_in), :math:`b` (n_out) if ``bias``; ``act`` one of identity, tanh, relu,
+    softplus, elu, gelu, sigmoid."""
     n_in: int
     n_out: int
     act: str = "tanh"
@@ -62,8 +65,9 @@ class Dense:
 
 @dataclasses.dataclass(frozen=True)
 class Residual:
-    """H <- H + act(H W^T + b): a skip connection around one dense layer of equal
-    widths (W (width, width), b (width))."""
+    r"""A residual block, :math:`H \leftarrow H + \text{act}(H W^T + b)`: a skip
+    connection around one dense layer of equal widths (:math:`W` (width, width),
+    :math:`b` (width))."""
     width: int
     act: str = "relu"
     bias: bool = True
@@ -75,8 +79,9 @@ class Residual:
 
 @dataclasses.dataclass(frozen=True)
 class Norm:
-    """LayerNorm over the features of each sample: (h - mean) / sqrt(var + 1e-5),
-    then, if ``affine``, times gamma plus beta (both of length ``width``)."""
+    r"""LayerNorm over the features of each sample:
+    :math:`(h - \text{mean}(h)) / \sqrt{\text{var}(h) + 10^{-5}}`, then, if
+    ``affine``, times :math:`\gamma` plus :math:`\beta` (both of length ``width``)."""
     width: int
     affine: bool = False
 
@@ -86,7 +91,8 @@ class Norm:
 
 @dataclasses.dataclass(frozen=True)
 class Block:
-    """One piece of the parameter vector: x[offset:offset + size].reshape(shape)."""
+    """One piece of the parameter vector, ``x[offset:offset + size].reshape(shape)``,
+    of kind ``"weight"``, ``"bias"`` or ``"norm"``."""
     name: str
     offset: int
     size: int
@@ -95,7 +101,7 @@ class Block:
 
 
 def mlp(widths, act="tanh", bias=True, out_act="identity") -> list:
-    """Dense layers widths[0] -> widths[1] -> ... -> widths[-1]; ``act`` after every
+    """Dense layers ``widths[0] -> widths[1] -> ... -> widths[-1]``; ``act`` after every
     layer but the last, which gets ``out_act`` (identity: the outputs are logits or
     regression values)."""
     widths = list(widths)
@@ -274,16 +280,27 @@ SCHEMES = ("pytorch", "lecun", "he")
 
 
 def init_params(obj, seed=0, scheme="pytorch") -> np.ndarray:
-    """A starting point for a network landscape (or a list of blocks).
+    r"""A starting point for a network landscape (or a list of blocks).
 
-    - ``pytorch``: PyTorch's default ``nn.Linear`` initialisation, W and b uniform on
-      [-1/sqrt(fan_in), 1/sqrt(fan_in)] (kaiming_uniform with a = sqrt(5));
-    - ``lecun``: W ~ N(0, 1/fan_in), b = 0;
-    - ``he``: W ~ N(0, 2/fan_in), b = 0.
+    Parameters
+    ----------
+    obj : Landscape or list of blocks
+    seed : int or sequence of int
+        Draws come from ``numpy.random.default_rng(seed)``, block by block, :math:`W`
+        before :math:`b`. A sequence gives one row per seed.
+    scheme : {"pytorch", "lecun", "he"}
+        - ``pytorch``: PyTorch's default ``nn.Linear`` initialisation, :math:`W` and
+          :math:`b` uniform on :math:`[-1/\sqrt{\text{fan\_in}},
+          1/\sqrt{\text{fan\_in}}]` (kaiming_uniform with :math:`a = \sqrt 5`);
+        - ``lecun``: :math:`W \sim N(0, 1/\text{fan\_in})`, :math:`b = 0`;
+        - ``he``: :math:`W \sim N(0, 2/\text{fan\_in})`, :math:`b = 0`.
 
-    LayerNorm gamma = 1, beta = 0. Draws come from ``numpy.random.default_rng(seed)``,
-    block by block, W before b. ``seed`` may be a sequence: one row per seed, (N, d),
-    ready for an ensemble.
+        LayerNorm :math:`\gamma = 1`, :math:`\beta = 0`.
+
+    Returns
+    -------
+    array (d,), or (N, d) for N seeds
+        Ready for :func:`testbed.run`.
     """
     if scheme not in SCHEMES:
         raise TestbedError(f"unknown initialisation {scheme!r}; choose from {SCHEMES}")

@@ -1,15 +1,15 @@
-"""Numba kernels of a small neural network as a landscape over its flat parameter
+r"""Numba kernels of a small neural network as a landscape over its flat parameter
 vector x, with the data set packed into the landscape's parameter vector p.
 
-The kernel contract of :mod:`testbed.landscape` holds: ``value_grad(x, p, g) -> f``,
+The kernel contract of :class:`testbed.Landscape` holds: ``value_grad(x, p, g) -> f``,
 ``hvp(x, p, v, out)`` with ``hvp_prepare`` / ``hvp_prepared`` (the Hessian is derived
 from them by the oracle), and, since the loss is a finite sum
-f = (1/n) sum_j f_j over samples, ``value_grad_batch(x, p, idx, g) -> f_B`` (the mean
-over the samples ``idx``) and ``n_samples(p)``. One kernel module serves every
-architecture (the architecture is read from p), so all networks share one compiled
-oracle and one compiled runner per update rule.
+:math:`f = \frac{1}{n} \sum_j f_j` over samples, ``value_grad_batch(x, p, idx, g) ->
+f_B`` (the mean over the samples ``idx``) and ``n_samples(p)``. One kernel module
+serves every architecture (the architecture is read from p), so all networks share
+one compiled oracle and one compiled runner per update rule.
 
-Packed p (float64; integers stored exactly): a header of ``HEADER`` fields
+Packed p (float64; integers stored exactly): a header of ``HEADER`` fields::
 
     p[0] MAGIC, p[1] n (samples), p[2] input width, p[3] output width k,
     p[4] loss code, p[5] number of blocks, p[6] d (parameter count),
@@ -19,31 +19,39 @@ then ``BLOCK`` fields per block (kind, width in, width out, activation code, has
 offset of its parameters in x), then X (n, input width) and Y (n, k), row-major
 (written by :func:`testbed.nets.layout.pack`).
 
-Blocks act on the batch H (m, width), one sample per row:
+Blocks act on the batch :math:`H` (m, width), one sample per row:
 
-- DENSE:    H <- act(H W^T + b)          W (out, in) row-major in x, then b (out);
-- RESIDUAL: H <- H + act(H W^T + b)      (in == out), same parameter layout;
-- NORM:     H <- (H - mean) / sqrt(var + EPS) per sample (LayerNorm, biased
-  variance, EPS = 1e-5 as in PyTorch); NORM_AFFINE then multiplies by gamma and
-  adds beta (gamma then beta in x).
+- DENSE: :math:`H \leftarrow \text{act}(H W^T + b)`, :math:`W` (out, in) row-major
+  in x, then :math:`b` (out);
+- RESIDUAL: :math:`H \leftarrow H + \text{act}(H W^T + b)` (in = out), same parameter
+  layout;
+- NORM: :math:`H \leftarrow (H - \text{mean}) / \sqrt{\text{var} + \text{EPS}}` per
+  sample (LayerNorm, biased variance, EPS = 1e-5 as in PyTorch); NORM_AFFINE then
+  multiplies by :math:`\gamma` and adds :math:`\beta` (:math:`\gamma` then
+  :math:`\beta` in x).
 
-Losses on the output F (m, k) with targets Y:
+Losses on the output :math:`F` (m, k) with targets :math:`Y`:
 
-- MSE (Cohen et al. 2021's 'mse'): 1/(2m) sum_j |F_j - Y_j|^2;
-- MSE_ENTRIES: 1/(2 m k) sum_{j,o} (F_jo - Y_jo)^2 (half the mean over all entries);
-- CE: softmax cross-entropy (1/m) sum_j (s_j logsumexp(F_j) - Y_j . F_j), s_j = sum_o
-  Y_jo (= 1 for one-hot or probability targets).
+- MSE (Cohen et al. 2021's 'mse'):
+  :math:`\frac{1}{2m} \sum_j \lVert F_j - Y_j \rVert^2`;
+- MSE_ENTRIES: :math:`\frac{1}{2 m k} \sum_{j,o} (F_{jo} - Y_{jo})^2` (half the mean
+  over all entries);
+- CE: softmax cross-entropy
+  :math:`\frac{1}{m} \sum_j (s_j \operatorname{logsumexp}(F_j) - Y_j \cdot F_j)`,
+  :math:`s_j = \sum_o Y_{jo}` (= 1 for one-hot or probability targets).
 
 Derivatives are exact. The gradient is reverse mode (backpropagation). The
 Hessian-vector product is Pearlmutter's (1994) R-operator, forward-over-reverse: one
-forward pass carries the tangents Z' = R{Z}, H' = R{H} of every layer along v, and
-one reverse pass carries the adjoints D = dL/dH and their tangents R{D}; then
-Hv = R{grad f}. It costs about two gradients and has the rounding error of one. The
-oracle assembles the Hessian from d such products (columns, sharing one forward pass)
-and symmetrises it: for small networks. ``hvp_prepare`` / ``hvp_prepared`` split off the primal forward pass, for
-many products at one point (Lanczos): 20 products cost 32% less.
+forward pass carries the tangents :math:`Z' = R\{Z\}`, :math:`H' = R\{H\}` of every
+layer along :math:`v`, and one reverse pass carries the adjoints
+:math:`D = \partial L / \partial H` and their tangents :math:`R\{D\}`; then
+:math:`Hv = R\{\nabla f\}`. It costs about two gradients and has the rounding error
+of one. The oracle assembles the Hessian from d such products (columns, sharing one
+forward pass) and symmetrises it: for small networks. ``hvp_prepare`` /
+``hvp_prepared`` split off the primal forward pass, for many products at one point
+(Lanczos): 20 products cost 32% less.
 
-Matrix products call BLAS dgemm directly (:func:`gemm`, through the same entry point
+Matrix products call BLAS dgemm directly (``gemm``, through the same entry point
 NumPy-style ``np.dot`` uses inside Numba, with transposes and accumulation as
 flags, so no temporaries); activations run in plain loops (tanh through a
 branch-free exp, so that they vectorise).

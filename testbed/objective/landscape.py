@@ -1,12 +1,13 @@
-"""Landscapes: a catalogue entry (parameters, critical points, provenance) bound to
+r"""Landscapes: a catalogue entry (parameters, critical points, provenance) bound to
 compiled kernels for the value, gradient, Hessian and Hessian-vector product.
 
-A landscape is a family f(x; p) over x in R^d. Its parameters are declared with a
-default and a domain; binding values (``L.bind(d=..., name=value)``) packs them into
-the flat float64 vector p that every kernel receives. Kernels come from
-:mod:`testbed.symbolic` (SymPy, all derivatives exact) or from a module of
-hand-written Numba functions (:func:`from_kernels`); whatever is missing is derived
-in :mod:`testbed._oracle` (documented there, with its accuracy).
+A landscape is a family :math:`f(x; p)` over :math:`x \in \mathbb{R}^d`. Its
+parameters are declared with a default and a domain; binding values
+(``L.bind(d=..., name=value)``) packs them into the flat float64 vector :math:`p`
+that every kernel receives. Kernels come from :func:`testbed.symbolic` (SymPy, all
+derivatives exact) or from a module of hand-written Numba functions
+(:func:`from_kernels`); whatever is missing is derived in
+``testbed/_engine/templates/oracle.py`` (documented there, with its accuracy).
 """
 from __future__ import annotations
 
@@ -21,10 +22,26 @@ from ..errors import TestbedError
 
 @dataclasses.dataclass(frozen=True)
 class Param:
-    """A declared parameter (of a landscape or an update rule): its default (None:
-    required), its domain [low, high] (either end open with ``exclusive_low`` /
-    ``exclusive_high``), whether it is a vector of length d (``vector=True``), a whole
-    number (``integer=True``), and whether +inf is allowed (``finite=False``)."""
+    """A declared parameter of a landscape or an update rule.
+
+    Parameters
+    ----------
+    default : float, array, callable or None
+        The default value (None: required; a callable ``default(d)`` gives a default
+        that depends on the dimension).
+    low, high : float
+        The domain ``[low, high]``.
+    doc : str
+        What it is, for ``testbed list`` and messages.
+    vector : bool
+        A vector of length d instead of a scalar.
+    exclusive_low, exclusive_high : bool
+        Open the domain at that end.
+    integer : bool
+        Whole numbers only.
+    finite : bool
+        False allows +-inf (NaN never is).
+    """
     default: object = None
     low: float = -math.inf
     high: float = math.inf
@@ -36,11 +53,15 @@ class Param:
     finite: bool = True
 
     def domain(self) -> str:
+        """The domain in interval notation, e.g. ``(0, inf)``."""
         lo = "(" if self.exclusive_low or self.low == -math.inf else "["
         hi = ")" if self.exclusive_high or self.high == math.inf else "]"
         return f"{lo}{self.low:g}, {self.high:g}{hi}"
 
     def check(self, name: str, value, what: str = "parameter") -> np.ndarray:
+        """``value`` as a float array, or a :class:`~testbed.TestbedError` naming
+        ``name`` (a ``what``) when it is not a number, not finite or outside the
+        domain."""
         try:
             arr = np.asarray(value, dtype=float)
         except (TypeError, ValueError):
@@ -60,8 +81,9 @@ class Param:
 
 @dataclasses.dataclass(frozen=True)
 class CriticalPoint:
-    """A known critical point: location, energy f(x), Morse index (number of negative
-    Hessian eigenvalues) and whether the Hessian is singular there."""
+    r"""A known critical point: location ``x``, ``energy`` :math:`f(x)`, Morse
+    ``index`` (the number of negative Hessian eigenvalues) and whether the Hessian is
+    singular there (``degenerate``)."""
     x: tuple
     energy: float
     index: int
@@ -69,18 +91,47 @@ class CriticalPoint:
 
 
 class Landscape:
-    """A family of functions f(x; p), x in R^d, with compiled kernels.
+    r"""A family of functions :math:`f(x; p)`, :math:`x \in \mathbb{R}^d`, with
+    compiled kernels.
 
     Kernel contract (all Numba-compiled, float64, contiguous arrays):
-    ``value_grad(x, p, g) -> f`` (writes the gradient into g), and optionally
+    ``value_grad(x, p, g) -> f`` (writes the gradient into ``g``), and optionally
     ``value(x, p)``, ``hessian(x, p, H)``, ``hvp(x, p, v, out)``,
     ``hvp_prepare(x, p) -> state`` with ``hvp_prepared(x, p, state, v, out)`` (work
-    shared by many products at one point), and for finite sums f = (1/n) sum_j f_j
-    ``value_grad_batch(x, p, idx, g) -> f_B`` with ``n_samples(p)``; what is missing is
-    derived (:mod:`testbed._engine.templates.oracle`). A kernel module may also define
+    shared by many products at one point), and for finite sums
+    :math:`f = \frac{1}{n} \sum_j f_j` ``value_grad_batch(x, p, idx, g) -> f_B`` with
+    ``n_samples(p)``; what is missing is derived
+    (``testbed/_engine/templates/oracle.py``). A kernel module may also define
     ``batch(p, d)``, a plain-Python object whose ``value_grad(X)`` and
-    ``value_grad_hessian(X)`` evaluate many points (rows of X) at once, which the
+    ``value_grad_hessian(X)`` evaluate many points (rows of ``X``) at once, which the
     critical-point finder uses where present (:func:`testbed.critical.evaluator`).
+
+    Build one with :func:`testbed.symbolic` or :func:`testbed.from_kernels`; take
+    one from the catalogue, bound, with :func:`testbed.landscape`.
+
+    Parameters
+    ----------
+    name : str
+        The catalogue name.
+    kernels : tuple
+        Where the kernels come from (set by :func:`~testbed.symbolic` and
+        :func:`~testbed.from_kernels`).
+    params : dict of str to Param, optional
+        The declared parameters, in the order they are packed into :math:`p`.
+    dim : int, optional
+        The fixed dimension (None: any :math:`d`, chosen at :meth:`bind`).
+    critical_points : sequence of CriticalPoint, or callable
+        The known critical points, or ``critical_points(d, **params)`` giving them.
+    domain : (low, high), optional
+        A box (corners as sequences of length :math:`d`) where the declared critical
+        points are all there are.
+    tags : sequence of str
+        For ``testbed list``.
+    paper, description : str
+        Provenance and a one-line description.
+    pack : callable, optional
+        ``pack(d, **values) -> p``, when the flat vector is not the parameters
+        concatenated in order.
     """
 
     def __init__(self, name: str, *, kernels, params: dict[str, Param] | None = None,
@@ -103,7 +154,15 @@ class Landscape:
 
     # -- binding ---------------------------------------------------------------
     def bind(self, d: int | None = None, **values) -> "Landscape":
-        """A copy with dimension d and parameter values (defaults for the rest)."""
+        """A bound copy: dimension ``d`` and parameter values (defaults for the rest),
+        each checked against its declared domain.
+
+        Raises
+        ------
+        TestbedError
+            For an unknown parameter, a value outside its domain or of the wrong
+            shape, or a missing dimension.
+        """
         unknown = set(values) - set(self.params)
         if unknown:
             raise TestbedError(f"landscape {self.name!r} has no parameter(s) "
@@ -198,19 +257,23 @@ class Landscape:
         return arr
 
     def value(self, x) -> float:
+        """:math:`f(x)`."""
         return float(self.oracle.value(self._point(x), self.p))
 
     def grad(self, x) -> np.ndarray:
+        r""":math:`\nabla f(x)`, shape (d,)."""
         g = np.empty(self.d)
         self.oracle.value_grad(self._point(x), self.p, g)
         return g
 
     def hessian(self, x) -> np.ndarray:
+        r""":math:`\nabla^2 f(x)`, shape (d, d)."""
         H = np.empty((self.d, self.d))
         self.oracle.hessian(self._point(x), self.p, H)
         return H
 
     def hvp(self, x, v) -> np.ndarray:
+        r"""The Hessian-vector product :math:`\nabla^2 f(x)\, v`, shape (d,)."""
         out = np.empty(self.d)
         self.oracle.hvp(self._point(x), self.p, self._point(v, "v"), out)
         return out
@@ -233,7 +296,8 @@ def from_kernels(name: str, module: str, **kw) -> Landscape:
         :class:`Landscape` optional (what is missing is derived, its accuracy stated).
     **kw
         params (name -> :class:`Param`), dim, critical_points, domain, tags, paper,
-        description, pack (parameters -> the flat vector p the kernels receive).
+        description, pack (parameters -> the flat vector p the kernels receive): as
+        for :class:`Landscape`.
 
     Returns
     -------

@@ -4,7 +4,7 @@
 declared, every function printable as Numba-compatible Python) and returns a
 :class:`~testbed.objective.landscape.Landscape` whose value, gradient, Hessian and
 Hessian-vector product are all exact: SymPy differentiates, common subexpressions are
-eliminated, and the code is written into a real module (see :mod:`testbed._oracle`)
+eliminated, and the code is written into a real module in ``$TESTBED_CACHE/kernels``
 so that Numba's disk cache works across processes.
 """
 from __future__ import annotations
@@ -35,20 +35,21 @@ class _Printer(PythonCodePrinter):
 
 
 def printer() -> _Printer:
+    """The SymPy printer that writes the generated kernels (Numba-compatible Python)."""
     return _Printer()
 
 
 def symbolic(name: str, expr, coords, params: dict | None = None, **kw) -> Landscape:
-    """A landscape from a SymPy expression, with exact derivatives.
+    r"""A landscape from a SymPy expression, with exact derivatives.
 
     Parameters
     ----------
     name : str
         The catalogue name.
     expr : sympy expression
-        f in the coordinates and the parameters (elementary functions only).
+        :math:`f` in the coordinates and the parameters (elementary functions only).
     coords : sequence of sympy symbols
-        The coordinates x_1..x_d, in order.
+        The coordinates :math:`x_1, \dots, x_d`, in order.
     params : dict, optional
         SymPy symbol (or its name) -> :class:`Param` (default and domain).
     **kw

@@ -44,9 +44,9 @@ def _pinv_step(H, g, rcond):
 
 
 def newton_steps(H, G, rcond=1e-12):
-    """S[r] = H[r]^+ G[r]: LU where H is safely invertible, else the pseudo-inverse
-    (eigen-directions with |lambda| <= rcond max|lambda| dropped). Never NaN for
-    finite input."""
+    r""":math:`S_r = H_r^+ G_r`: LU where :math:`H_r` is safely invertible, else the
+    pseudo-inverse (eigen-directions with :math:`|\lambda| \le \text{rcond} \max
+    |\lambda|` dropped). Never NaN for finite input."""
     B = G.shape[0]
     try:
         S = np.linalg.solve(H, G[..., None])[..., 0]
@@ -62,9 +62,10 @@ def newton_steps(H, G, rcond=1e-12):
 
 
 def spectral_steps(H, G, ascend, damping=0.0, rcond=1e-12):
-    """S[r] = Q diag(sigma_i / (|lambda_i| + damping)) Q^T G[r], sigma_i = -1 for the
-    ascend[r] lowest eigen-directions; directions with |lambda_i| + damping <=
-    rcond max are dropped. ascend = 0: the saddle-free Newton step."""
+    r""":math:`S_r = Q \operatorname{diag}(\sigma_i / (|\lambda_i| + \text{damping}))
+    Q^T G_r`, :math:`\sigma_i = -1` for the ``ascend[r]`` lowest eigen-directions;
+    directions with :math:`|\lambda_i| + \text{damping} \le \text{rcond} \max` are
+    dropped. ``ascend = 0``: the saddle-free Newton step."""
     w, Q = np.linalg.eigh(H)
     a = np.abs(w) + damping
     top = a.max(axis=1, keepdims=True)

@@ -1,51 +1,82 @@
-"""Escape of (noisy) gradient descent from the strict saddle of benchmark B1.
+r"""Escape of (noisy) gradient descent from the strict saddle of benchmark B1.
 
-B1 is f(x) = sum_i (lambda_i x_i^2/2 + q x_i^4/4) with lambda_1 = -gamma < 0, run as
-x <- x - eta grad f(x) + sigma xi, xi ~ N(0, I), x(0) = 0; escape step T = first t
-with |x_1(t)| > R. f is separable and the noise independent per coordinate, so x_1
-alone is an exact 1-D Markov chain  x <- phi(x) + sigma xi,  phi(x) = x + eta(gamma x - q x^3).
+B1 is :math:`f(x) = \sum_i (\lambda_i x_i^2/2 + q x_i^4/4)` with
+:math:`\lambda_1 = -\gamma < 0`, run as
+:math:`x \leftarrow x - \eta \nabla f(x) + \sigma \xi`, :math:`\xi \sim N(0, I)`,
+:math:`x(0) = 0`; escape step :math:`T` = first :math:`t` with
+:math:`|x_1(t)| > R`. :math:`f` is separable and the noise independent per
+coordinate, so :math:`x_1` alone is an exact 1-D Markov chain
 
-Koenigs coordinate. 0 is a repelling fixed point of phi, multiplier mu = 1 + eta gamma.
-If phi' > 0 on [0, R] (checked; else TestbedError) and R < sqrt(gamma/q), phi has an
-increasing inverse psi there with 0 < psi(x) < x, and h(x) = lim_n mu^n psi^n(x) solves
-h(phi(x)) = mu h(x), h odd, increasing, h(x) = x + c3 x^3 + c5 x^5 + O(x^7) with
-c3 = eta q/(mu(mu^2-1)), c5 = 3 eta q mu c3/(mu^4-1). Numerically: pull back with psi
-(Newton) until |z| < 1e-3 sqrt(gamma/q), then h = mu^n (z + c3 z^3 + c5 z^5)
-(relative error ~(q z^2/gamma)^3 ~ 1e-18). Deterministic GD is then exact:
-h(x_t) = mu^t h(delta), so the first t with x_t > R is floor(ln(h(R)/h(delta))/ln mu) + 1
-(= ceil unless that ratio is an integer, where the strict '>' needs the +1).
+.. math::
 
-Noisy chain. With y = h(x) the step is exactly y' = mu y + sigma h'(x~) xi (x~ a
-mean-value point). Replacing h' by 1 gives the linear chain y_t = sigma sum_{j<t}
-mu^(t-1-j) xi_j ~ N(0, v_t), v_t = sigma^2 (mu^(2t)-1)/(mu^2-1); equivalently
-Y_t = y_t mu^-t ~ N(0, s^2 (1-mu^-2t)) -> Y ~ N(0, s^2), s = sigma/sqrt(mu^2-1).
-|x_t| > R <=> |y_t| > H := h(R) exactly, and |y_t| grows monotonically once it is
-large (un-crossing H would need a noise of ~(mu-1)H/sigma standard deviations), so
-    P(T <= t) = P(|y_t| > H) = 2 Phibar(H mu^-t / (s sqrt(1 - mu^-2t))),
-with P(T <= 0) = 0; the pmf is its first difference (discreteness exact), and mean/std
-are those of the pmf on [0, t_max], conditional on escape; p_not_escaped = P(T > t_max).
-For t -> inf this is T = ceil(log_mu(H/|Y|)): E T ~ (ln(H/s) + (gamma_E + ln 2)/2)/ln mu
-+ 1/2, sd T ~ sqrt(pi^2/8)/ln mu.
+    x \leftarrow \phi(x) + \sigma \xi, \qquad \phi(x) = x + \eta (\gamma x - q x^3).
 
-Error sources (all tiny for B1, see the fields of EscapeDistribution):
- * h' - 1 <= kappa x^2 on [0, R]. Along a path that escapes at T, x_j <= H mu^(j-T), so
-   the neglected part of Y has relative size ~ sigma kappa H/sqrt(mu^2-1), i.e. a
-   zero-mean jitter of T of order `model_error_steps` (~2e-3 steps for B1); the
-   Ito-type drift sigma^2 h''/2 is of relative order sigma^2 kappa T (~1e-6).
- * Late steps: at |y| ~ H the per-step noise/drift ratio is sigma h'(R)/((mu-1) H)
-   (`late_noise_ratio`, ~2e-3 for B1): the crossing step is set by Y, not late noise.
+**Koenigs coordinate.** 0 is a repelling fixed point of :math:`\phi`, multiplier
+:math:`\mu = 1 + \eta \gamma`. If :math:`\phi' > 0` on :math:`[0, R]` (checked;
+else TestbedError) and :math:`R < \sqrt{\gamma/q}`, :math:`\phi` has an increasing
+inverse :math:`\psi` there with :math:`0 < \psi(x) < x`, and
+:math:`h(x) = \lim_n \mu^n \psi^n(x)` solves :math:`h(\phi(x)) = \mu h(x)`,
+:math:`h` odd, increasing, :math:`h(x) = x + c_3 x^3 + c_5 x^5 + O(x^7)` with
+:math:`c_3 = \eta q / (\mu (\mu^2 - 1))`,
+:math:`c_5 = 3 \eta q \mu c_3 / (\mu^4 - 1)`. Numerically: pull back with
+:math:`\psi` (Newton) until :math:`|z| < 10^{-3} \sqrt{\gamma/q}`, then
+:math:`h = \mu^n (z + c_3 z^3 + c_5 z^5)` (relative error
+:math:`\sim (q z^2/\gamma)^3 \sim 10^{-18}`). Deterministic GD is then exact:
+:math:`h(x_t) = \mu^t h(\delta)`, so the first :math:`t` with :math:`x_t > R` is
+:math:`\lfloor \ln(h(R)/h(\delta)) / \ln \mu \rfloor + 1` (= ceil unless that ratio
+is an integer, where the strict '>' needs the +1).
 
-Naive recipe: step k at which the linear noise std sigma sqrt(sum_{j<k} mu^2j) reaches
-R, k = ln(1 + R^2 (mu^2-1)/sigma^2)/(2 ln mu). It is ~10% low for B1 because (a) it
-uses R, whereas the cubic term slows the last steps, the linear-equivalent threshold
-being H = h(R) > R, and (b) the first passage of |N(0, v_t)| through H is not the time
-sqrt(v_t) = H: E ln|Z| = -(gamma_E + ln 2)/2 < 0 (|Z| is usually below 1 sd), so a
-typical trajectory needs ~0.64/ln mu more steps, plus 1/2 for the integer ceiling.
-B1 (eta 0.1, sigma 1e-4, R 0.5): naive 81.18; (a) adds ln(H/R)/ln mu = 1.30, (b) 7.16,
-giving the predicted mean 89.64 (sd 11.66). Monte Carlo of the exact chain, 1.6e7 paths:
-mean 89.640 +- 0.003, sd 11.651 +- 0.004 (both within 1.7 s.e.). With common noise the
-linear y-chain and the exact chain escape at the same step on 99.8% of paths (mean
-difference -7e-5 +- 4e-5 steps), so the model error is far below any sampling error.
+**Noisy chain.** With :math:`y = h(x)` the step is exactly
+:math:`y' = \mu y + \sigma h'(\tilde x) \xi` (:math:`\tilde x` a mean-value point).
+Replacing :math:`h'` by 1 gives the linear chain
+:math:`y_t = \sigma \sum_{j<t} \mu^{t-1-j} \xi_j \sim N(0, v_t)`,
+:math:`v_t = \sigma^2 (\mu^{2t} - 1)/(\mu^2 - 1)`; equivalently
+:math:`Y_t = y_t \mu^{-t} \sim N(0, s^2 (1 - \mu^{-2t})) \to Y \sim N(0, s^2)`,
+:math:`s = \sigma / \sqrt{\mu^2 - 1}`. :math:`|x_t| > R \iff |y_t| > H := h(R)`
+exactly, and :math:`|y_t|` grows monotonically once it is large (un-crossing
+:math:`H` would need a noise of :math:`\sim (\mu - 1) H / \sigma` standard
+deviations), so
+
+.. math::
+
+    P(T \le t) = P(|y_t| > H)
+        = 2 \bar\Phi\Big(\frac{H \mu^{-t}}{s \sqrt{1 - \mu^{-2t}}}\Big),
+
+with :math:`P(T \le 0) = 0`; the pmf is its first difference (discreteness exact),
+and mean/std are those of the pmf on :math:`[0, t_{\max}]`, conditional on escape;
+``p_not_escaped`` :math:`= P(T > t_{\max})`. For :math:`t \to \infty` this is
+:math:`T = \lceil \log_\mu (H/|Y|) \rceil`:
+:math:`\mathbb{E} T \approx (\ln(H/s) + (\gamma_E + \ln 2)/2) / \ln \mu + 1/2`,
+:math:`\operatorname{sd} T \approx \sqrt{\pi^2/8} / \ln \mu`.
+
+**Error sources** (all tiny for B1, see the fields of :class:`EscapeDistribution`):
+
+- :math:`h' - 1 \le \kappa x^2` on :math:`[0, R]`. Along a path that escapes at
+  :math:`T`, :math:`x_j \le H \mu^{j-T}`, so the neglected part of :math:`Y` has
+  relative size :math:`\sim \sigma \kappa H / \sqrt{\mu^2 - 1}`, i.e. a zero-mean
+  jitter of :math:`T` of order ``model_error_steps`` (:math:`\sim 2 \cdot 10^{-3}`
+  steps for B1); the Ito-type drift :math:`\sigma^2 h''/2` is of relative order
+  :math:`\sigma^2 \kappa T` (:math:`\sim 10^{-6}`).
+- Late steps: at :math:`|y| \sim H` the per-step noise/drift ratio is
+  :math:`\sigma h'(R) / ((\mu - 1) H)` (``late_noise_ratio``,
+  :math:`\sim 2 \cdot 10^{-3}` for B1): the crossing step is set by :math:`Y`, not
+  late noise.
+
+**Naive recipe**: the step :math:`k` at which the linear noise std
+:math:`\sigma \sqrt{\sum_{j<k} \mu^{2j}}` reaches :math:`R`,
+:math:`k = \ln(1 + R^2 (\mu^2 - 1)/\sigma^2) / (2 \ln \mu)`. It is ~10% low for B1
+because (a) it uses :math:`R`, whereas the cubic term slows the last steps, the
+linear-equivalent threshold being :math:`H = h(R) > R`, and (b) the first passage of
+:math:`|N(0, v_t)|` through :math:`H` is not the time :math:`\sqrt{v_t} = H`:
+:math:`\mathbb{E} \ln |Z| = -(\gamma_E + \ln 2)/2 < 0` (:math:`|Z|` is usually below
+1 sd), so a typical trajectory needs :math:`\sim 0.64 / \ln \mu` more steps, plus 1/2
+for the integer ceiling. B1 (:math:`\eta = 0.1`, :math:`\sigma = 10^{-4}`,
+:math:`R = 0.5`): naive 81.18; (a) adds :math:`\ln(H/R)/\ln \mu = 1.30`, (b) 7.16,
+giving the predicted mean 89.64 (sd 11.66). Monte Carlo of the exact chain,
+:math:`1.6 \cdot 10^7` paths: mean 89.640 ± 0.003, sd 11.651 ± 0.004 (both within 1.7
+s.e.). With common noise the linear :math:`y`-chain and the exact chain escape at the
+same step on 99.8% of paths (mean difference :math:`-7 \cdot 10^{-5} \pm 4 \cdot
+10^{-5}` steps), so the model error is far below any sampling error.
 """
 from __future__ import annotations
 
@@ -98,14 +129,16 @@ def _koenigs(x, eta, gamma, quartic):
 
 
 def koenigs_h(x, eta: float, gamma: float = 1.0, quartic: float = 1.0):
-    """Koenigs coordinate h of phi(x) = x + eta(gamma x - quartic x^3) at 0: h(phi(x)) = mu h(x)."""
+    r"""Koenigs coordinate :math:`h` of :math:`\phi(x) = x + \eta(\gamma x - q x^3)`
+    (``q = quartic``) at 0: :math:`h(\phi(x)) = \mu h(x)`, :math:`\mu = 1 + \eta \gamma`."""
     h, _ = _koenigs(x, eta, gamma, quartic)
     return float(h) if h.ndim == 0 else h
 
 
 def deterministic_escape_step(delta: float, eta: float, radius: float, gamma: float = 1.0,
                               quartic: float = 1.0, t_max: int = 10 ** 7) -> int:
-    """First t with |x_t| > radius for x_{t+1} = phi(x_t), x_0 = delta, by iterating phi."""
+    r"""First :math:`t` with :math:`|x_t| > R` (``R = radius``) for
+    :math:`x_{t+1} = \phi(x_t)`, :math:`x_0 = \delta`, by iterating :math:`\phi`."""
     _check(eta, gamma, quartic, radius)
     x, t = abs(float(delta)), 0
     if x == 0.0:
@@ -119,8 +152,9 @@ def deterministic_escape_step(delta: float, eta: float, radius: float, gamma: fl
 
 def deterministic_escape_estimate(delta, eta: float, radius: float, gamma: float = 1.0,
                                   quartic: float = 1.0):
-    """Closed form of deterministic_escape_step: floor(ln(h(R)/h(delta))/ln mu) + 1
-    (0 if |delta| > R); delta may be an array (then an int array is returned)."""
+    r"""Closed form of :func:`deterministic_escape_step`:
+    :math:`\lfloor \ln(h(R)/h(\delta)) / \ln \mu \rfloor + 1` (0 if
+    :math:`|\delta| > R`); ``delta`` may be an array (then an int array is returned)."""
     mu = _check(eta, gamma, quartic, radius)
     d = np.abs(np.asarray(delta, dtype=float))
     if np.any(d == 0.0):
@@ -133,14 +167,19 @@ def deterministic_escape_estimate(delta, eta: float, radius: float, gamma: float
 
 
 def naive_escape_estimate(eta: float, sigma: float, radius: float, gamma: float = 1.0) -> float:
-    """Naive linearised escape step: sigma sqrt(sum_{j<k} mu^2j) = radius, solved for real k."""
+    r"""Naive linearised escape step: :math:`\sigma \sqrt{\sum_{j<k} \mu^{2j}} = R`,
+    solved for real :math:`k`."""
     mu = 1.0 + eta * gamma
     return math.log1p(radius ** 2 * (mu * mu - 1.0) / sigma ** 2) / (2.0 * math.log(mu))
 
 
 @dataclasses.dataclass(frozen=True)
 class EscapeDistribution:
-    """Predicted law of the escape step T on t = 0..t_max (see the module docstring)."""
+    r"""Predicted law of the escape step :math:`T` on :math:`t = 0, \dots, t_{\max}`
+    (see the module docstring): ``t``, ``pmf``, ``cdf``; ``mean`` and ``std``
+    conditional on :math:`T \le t_{\max}`; ``p_not_escaped`` :math:`= P(T > t_{\max})`;
+    ``h_radius`` :math:`= H = h(R)`; ``y_scale`` :math:`= s = \sigma / \sqrt{\mu^2 - 1}`;
+    the error indicators ``model_error_steps`` and ``late_noise_ratio``."""
     t: np.ndarray
     pmf: np.ndarray            # P(T = t)
     cdf: np.ndarray            # P(T <= t)
@@ -158,7 +197,8 @@ class EscapeDistribution:
 
 def noisy_escape_distribution(eta: float, sigma: float, radius: float, gamma: float = 1.0,
                               quartic: float = 1.0, t_max: int = 1000) -> EscapeDistribution:
-    """Law of the first t with |x_t| > radius for x <- phi(x) + sigma xi, x_0 = 0."""
+    r"""Law of the first :math:`t` with :math:`|x_t| > R` for
+    :math:`x \leftarrow \phi(x) + \sigma \xi`, :math:`x_0 = 0` (module docstring)."""
     if not (sigma > 0 and t_max >= 1):
         raise TestbedError(f"need sigma > 0 and t_max >= 1; got {sigma}, {t_max}")
     mu = _check(eta, gamma, quartic, radius)
@@ -208,8 +248,9 @@ _LAWS = ("ball", "sphere", "gaussian")
 
 
 def saddle_gamma(lam1) -> float:
-    """gamma = -lam_1, the escape rate of the strict saddle at 0; TestbedError unless
-    lam_1 < 0 (with lam_1 >= 0 the origin is not a strict saddle along x_1)."""
+    r""":math:`\gamma = -\lambda_1`, the escape rate of the strict saddle at 0;
+    TestbedError unless :math:`\lambda_1 < 0` (with :math:`\lambda_1 \ge 0` the origin
+    is not a strict saddle along :math:`x_1`)."""
     lam1 = float(lam1)
     if not (math.isfinite(lam1) and lam1 < 0):
         raise TestbedError(f"lam_1 = {lam1} is not negative: the origin is not a strict saddle "
@@ -218,8 +259,9 @@ def saddle_gamma(lam1) -> float:
 
 
 def linear_escape_estimate(delta, eta: float, radius: float, gamma: float = 1.0):
-    """P1 law 1 (quadratic saddle): ceil(ln(R/delta)/ln(1 + eta gamma)); exact when the
-    quartic term is absent (up to the strict '>' when the ratio is a power of mu)."""
+    r"""P1 law 1 (quadratic saddle):
+    :math:`\lceil \ln(R/\delta) / \ln(1 + \eta \gamma) \rceil`; exact when the quartic
+    term is absent (up to the strict '>' when the ratio is a power of :math:`\mu`)."""
     _check(eta, gamma, 0.0, radius)
     d = np.abs(np.asarray(delta, dtype=float))
     if np.any(d == 0.0):
@@ -230,8 +272,9 @@ def linear_escape_estimate(delta, eta: float, radius: float, gamma: float = 1.0)
 
 def quartic_escape_estimate(delta, eta: float, radius: float, gamma: float = 1.0,
                             quartic: float = 1.0):
-    """P1 law 2 (real-valued, from the gradient flow's quartic correction):
-    [ln(R/delta) + ln((gamma/q)/(gamma/q - R^2))/2] / ln(1 + eta gamma)."""
+    r"""P1 law 2 (real-valued, from the gradient flow's quartic correction):
+    :math:`[\ln(R/\delta) + \frac12 \ln((\gamma/q)/(\gamma/q - R^2))] / \ln(1 + \eta
+    \gamma)`."""
     _check(eta, gamma, quartic, radius)
     d = np.abs(np.asarray(delta, dtype=float))
     if np.any(d == 0.0):
@@ -244,8 +287,9 @@ def quartic_escape_estimate(delta, eta: float, radius: float, gamma: float = 1.0
 
 def inverse_orbit(radius: float, t_max: int, eta: float, gamma: float = 1.0,
                   quartic: float = 1.0) -> np.ndarray:
-    """a_t = psi^t(radius), t = 0..t_max (psi = phi^-1 on the increasing branch):
-    the 1-D orbit from |x_0| stays in [0, radius] up to step t iff |x_0| <= a_t."""
+    r""":math:`a_t = \psi^t(R)`, :math:`t = 0, \dots, t_{\max}` (:math:`\psi =
+    \phi^{-1}` on the increasing branch): the 1-D orbit from :math:`|x_0|` stays in
+    :math:`[0, R]` up to step :math:`t` iff :math:`|x_0| \le a_t`."""
     mu = _check(eta, gamma, quartic, radius)
     a = np.empty(int(t_max) + 1)
     a[0] = z = float(radius)
@@ -261,9 +305,12 @@ def inverse_orbit(radius: float, t_max: int, eta: float, gamma: float = 1.0,
 
 
 def coordinate_tail(a, r: float, d: int, law: str = "ball"):
-    """(P(|xi_1| > a), P(|xi_1| <= a)) for xi uniform in the ball B_0(r) of R^d (``ball``),
-    uniform on its sphere (``sphere``) or N(0, r^2/d I) (``gaussian``); both returned so
-    that either side is accurate where it is small."""
+    r""":math:`(P(|\xi_1| > a), P(|\xi_1| \le a))` for :math:`\xi` uniform in the ball
+    :math:`B_0(r)` of :math:`\mathbb{R}^d` (``ball``), uniform on its sphere
+    (``sphere``) or :math:`N(0, r^2/d\, I)` (``gaussian``); both returned so that
+    either side is accurate where it is small. With :math:`u = \xi_1 / r`,
+    :math:`u^2 \sim \text{Beta}(1/2, (d+1)/2)` in the ball and
+    :math:`\text{Beta}(1/2, (d-1)/2)` on the sphere."""
     from scipy.special import betainc, betaincc
     if not (r > 0 and math.isfinite(r)):
         raise TestbedError(f"perturbation radius r must be positive and finite, got {r}")
@@ -283,7 +330,11 @@ def coordinate_tail(a, r: float, d: int, law: str = "ball"):
 
 @dataclasses.dataclass(frozen=True)
 class PerturbedEscapeLaw:
-    """Law of the escape step T after one perturbation xi at the saddle (see above)."""
+    r"""Law of the escape step :math:`T` after one perturbation :math:`\xi` at the
+    saddle (:func:`perturbed_escape_distribution`): ``t`` (:math:`0, \dots, t_{\max}`),
+    ``cdf``, ``pmf``, ``survival`` (:math:`P(T > t)`, accurate in the tail),
+    ``thresholds`` (:math:`a_t = \psi^t(R)`), ``mean``, ``var`` (of the whole law),
+    ``median``, the dimension ``d`` and the perturbation ``law``."""
     t: np.ndarray              # 0..t_max
     cdf: np.ndarray            # P(T <= t)
     pmf: np.ndarray            # P(T = t)
@@ -303,10 +354,18 @@ def perturbed_escape_distribution(d: int, r: float, eta: float, radius: float,
                                   gamma: float = 1.0, quartic: float = 1.0,
                                   law: str = "ball", t_max: int | None = None
                                   ) -> PerturbedEscapeLaw:
-    """Exact law of T = first t with |x_1(t)| > radius for GD started at x(0) = xi
-    (x_1(0) = xi_1) on the strict saddle: P(T <= t) = P(|xi_1| > psi^t(radius)).
-    t_max (default: until P(T > t) < 1e-17) only truncates the returned arrays; mean
-    and variance always use the whole law. Needs 0 < r < radius."""
+    r"""Exact law of :math:`T` = first :math:`t` with :math:`|x_1(t)| > R` for GD
+    started at :math:`x(0) = \xi` on the strict saddle, :math:`\xi` drawn by
+    :func:`coordinate_tail`'s ``law`` with radius :math:`r`:
+
+    .. math::
+
+        P(T \le t) = P(|\xi_1| > a_t), \qquad a_t = \psi^t(R),
+
+    since on :math:`[0, R]` the map :math:`\phi` is increasing with
+    :math:`\phi(x) > x`. ``t_max`` (default: until :math:`P(T > t) < 10^{-17}`) only
+    truncates the returned arrays; mean and variance always use the whole law
+    (:math:`\mathbb{E} T = \sum_{t \ge 0} P(T > t)`). Needs :math:`0 < r < R`."""
     if not (r > 0 and math.isfinite(r)):
         raise TestbedError(f"perturbation radius r must be positive and finite, got {r}")
     if r >= radius:
@@ -330,12 +389,15 @@ def perturbed_escape_distribution(d: int, r: float, eta: float, radius: float,
 
 def mean_escape_slope(ds, r: float, eta: float, radius: float, gamma: float = 1.0,
                       quartic: float = 1.0, law: str = "ball", n=None):
-    """Exact expected least-squares slope of the mean escape step on ln d over the
-    dimensions ``ds`` (the slope of E T_d on ln d), and, given replica counts ``n``
-    (one per d), the standard deviation of the slope fitted to sample means,
-    sqrt(sum_k w_k^2 Var T_k / n_k), w_k = (ln d_k - mean ln d)/S_xx. Asymptotically
-    (d -> inf) the slope is 1/(2 ln(1 + eta gamma)), since E ln(1/u_1^2) =
-    digamma((d+2)/2) - digamma(1/2) = ln d + O(1)."""
+    r"""Exact expected least-squares slope of the mean escape step on :math:`\ln d`
+    over the dimensions ``ds`` (the slope of :math:`\mathbb{E} T_d` on :math:`\ln d`),
+    and, given replica counts ``n`` (one per :math:`d`), the standard deviation of the
+    slope fitted to sample means,
+    :math:`\sqrt{\sum_k w_k^2 \operatorname{Var} T_k / n_k}`,
+    :math:`w_k = (\ln d_k - \overline{\ln d}) / S_{xx}`. Asymptotically
+    (:math:`d \to \infty`) the slope is :math:`1 / (2 \ln(1 + \eta \gamma))`, since
+    :math:`\mathbb{E} \ln(1/u_1^2) = \psi_0((d+2)/2) - \psi_0(1/2) = \ln d + O(1)`
+    (:math:`\psi_0` the digamma function)."""
     ds = [int(v) for v in ds]
     if len(ds) < 2 or len(set(ds)) < 2:
         raise TestbedError(f"need at least two distinct dimensions, got {ds}")
@@ -354,18 +416,31 @@ def mean_escape_slope(ds, r: float, eta: float, radius: float, gamma: float = 1.
 def pgd_saddle_return_probability(d: int, r: float, eta: float, t_thres: float,
                                   f_thres: float, gamma: float = 1.0,
                                   lam_stable: float = 1.0) -> float:
-    """Probability that perturbed GD (Jin et al. 2017, Algorithm 2) started exactly at
-    the saddle of strict_saddle (lam = (-gamma, lam_stable, ..., lam_stable)) returns
-    the saddle itself: its first perturbation xi ~ Uniform(B_0(r)) is followed by
-    t_thres GD steps and the test f(x_{t_thres}) - f(0) > -f_thres.
+    r"""Probability that perturbed GD (Jin et al. 2017, Algorithm 2) started exactly at
+    the saddle of ``strict_saddle``
+    (:math:`\lambda = (-\gamma, \lambda_s, \dots, \lambda_s)`,
+    :math:`\lambda_s` = ``lam_stable``) returns the saddle itself: its first
+    perturbation :math:`\xi \sim \text{Uniform}(B_0(r))` is followed by
+    :math:`t_{\text{thres}}` GD steps and the test
+    :math:`f(x_{t_{\text{thres}}}) - f(0) > -f_{\text{thres}}`.
 
-    Linearised (the quartic terms change f by a relative O(r^2 (1+eta gamma)^(2 t_thres))
-    at the decision boundary, ~1e-10 for the claim's constants): x_1 -> mu^t xi_1,
-    x_i -> c^(t/t_thres) xi_i with mu = 1 + eta gamma, c = (1 - eta lam_stable)^t_thres, so
-    the saddle is returned iff xi_1^2 (gamma mu^(2 t_thres) + lam_s c^2) < lam_s c^2 |xi|^2
-    + 2 f_thres. With xi = r rho v (rho^d ~ U(0,1), v_1^2 ~ Beta(1/2, (d-1)/2)
-    independent) that is v_1^2 < z(rho) = (lam_s c^2 + 2 f_thres/(r rho)^2)/(gamma
-    mu^(2 t_thres) + lam_s c^2), averaged over rho by quadrature [D]."""
+    Linearised (the quartic terms change :math:`f` by a relative
+    :math:`O(r^2 (1 + \eta \gamma)^{2 t_{\text{thres}}})` at the decision boundary,
+    :math:`\sim 10^{-10}` for the claim's constants):
+    :math:`x_1 \to \mu^t \xi_1`, :math:`x_i \to c^{t/t_{\text{thres}}} \xi_i` with
+    :math:`\mu = 1 + \eta \gamma`, :math:`c = (1 - \eta \lambda_s)^{t_{\text{thres}}}`,
+    so the saddle is returned iff
+
+    .. math::
+
+        \xi_1^2 (\gamma \mu^{2 t_{\text{thres}}} + \lambda_s c^2)
+            < \lambda_s c^2 \lVert \xi \rVert^2 + 2 f_{\text{thres}}.
+
+    With :math:`\xi = r \rho v` (:math:`\rho^d \sim U(0, 1)`,
+    :math:`v_1^2 \sim \text{Beta}(1/2, (d-1)/2)` independent) that is
+    :math:`v_1^2 < z(\rho) = (\lambda_s c^2 + 2 f_{\text{thres}} / (r \rho)^2) /
+    (\gamma \mu^{2 t_{\text{thres}}} + \lambda_s c^2)`, averaged over :math:`\rho` by
+    quadrature [D]."""
     from scipy import integrate
     from scipy.special import betainc
     if not (isinstance(d, (int, np.integer)) and d >= 2):
@@ -419,9 +494,11 @@ import functools  # noqa: E402  (used by this section only)
 def noisy_escape_distribution_from(delta: float, eta: float, sigma: float, radius: float,
                                    gamma: float = 1.0, quartic: float = 1.0,
                                    t_max: int = 1000) -> EscapeDistribution:
-    """Law of the first t with |x_t| > radius for x <- phi(x) + sigma xi started at
-    x_0 = delta (|delta| < radius): P(T <= t) = P(|N(h(delta), s^2 (1 - mu^-2t))| > H mu^-t).
-    delta = 0 gives noisy_escape_distribution."""
+    r"""Law of the first :math:`t` with :math:`|x_t| > R` for
+    :math:`x \leftarrow \phi(x) + \sigma \xi` started at :math:`x_0 = \delta`
+    (:math:`|\delta| < R`):
+    :math:`P(T \le t) = P(|N(h(\delta), s^2 (1 - \mu^{-2t}))| > H \mu^{-t})`.
+    :math:`\delta = 0` gives :func:`noisy_escape_distribution`."""
     if not (sigma > 0 and t_max >= 1):
         raise TestbedError(f"need sigma > 0 and t_max >= 1; got {sigma}, {t_max}")
     if not abs(delta) < radius:
@@ -446,9 +523,13 @@ def discrete_noise_escape_distribution(delta: float, eta: float, atoms, probs, r
                                        gamma: float = 1.0, quartic: float = 1.0,
                                        t_max: int = 1000, cells_per_sd: int = 1000
                                        ) -> EscapeDistribution:
-    """Law of the first t with |x_t| > radius for x <- phi(x) + eps_t, x_0 = delta, with
-    eps_t i.i.d. taking the values ``atoms`` with probabilities ``probs`` (mean 0): the
-    exact law of Z_t on a grid (see above), then P(T <= t) = P(|h(delta) + Z_t| > H mu^-t)."""
+    r"""Law of the first :math:`t` with :math:`|x_t| > R` for
+    :math:`x \leftarrow \phi(x) + \epsilon_t`, :math:`x_0 = \delta`, with
+    :math:`\epsilon_t` i.i.d. taking the values ``atoms`` with probabilities ``probs``
+    (mean 0): the exact law of
+    :math:`Z_t = \sum_{j<t} \mu^{-(j+1)} \epsilon_j` on a grid (derivation in the
+    source comments above this function), then
+    :math:`P(T \le t) = P(|h(\delta) + Z_t| > H \mu^{-t})`."""
     atoms = np.asarray(atoms, dtype=float).reshape(-1)
     probs = np.asarray(probs, dtype=float).reshape(-1)
     if atoms.shape != probs.shape or atoms.size == 0:
@@ -546,8 +627,8 @@ def _distribution(t, cdf, p_not, H, s, sigma, kappa, dH, mu, t_max) -> EscapeDis
 # steps for x(0) ~ 1e-3), and settling tails (decaying like (1 - 2 eta gamma)^(2t)).
 
 def chain_kappa(eta: float, gamma: float, L: float) -> float:
-    """kappa = ln(1/(1 - eta L)) / ln(1 + eta gamma): the extra escape steps per step of
-    contraction of the next direction."""
+    r""":math:`\kappa = \ln(1/(1 - \eta L)) / \ln(1 + \eta \gamma)`: the extra escape
+    steps per step of contraction of the next direction."""
     if not (eta > 0 and gamma > 0 and L > 0 and eta * L < 1):
         raise TestbedError(f"need eta, gamma, L > 0 and eta L < 1; got {eta}, {gamma}, {L}")
     return math.log(1.0 / (1.0 - eta * L)) / math.log1p(eta * gamma)
@@ -555,8 +636,9 @@ def chain_kappa(eta: float, gamma: float, L: float) -> float:
 
 def chain_transition_constant(phase: float, eta: float, gamma: float, L: float,
                               beta: float, theta: float) -> float:
-    """C for an orbit of x_i whose Koenigs phase has fractional part ``phase``:
-    sum_s ln(1 - eta m(x_i(s))) - t* ln(1 - eta L) - (N - t*) ln(1 + eta gamma)."""
+    r""":math:`C` for an orbit of :math:`x_i` whose Koenigs phase has fractional part
+    ``phase``: :math:`\sum_s \ln(1 - \eta m(x_i(s))) - t^* \ln(1 - \eta L) - (N - t^*)
+    \ln(1 + \eta \gamma)`."""
     chain_kappa(eta, gamma, L)
     mu = _check(eta, gamma, beta, theta)
     lnmu = math.log(mu)
@@ -579,8 +661,9 @@ def chain_transition_constant(phase: float, eta: float, gamma: float, L: float,
 
 def chain_crossing_phases(x0, eta: float, gamma: float, L: float, beta: float,
                           theta: float):
-    """Predicted Koenigs phases t_i* (i = 1..d) of GD on saddle_chain from x(0) = x0,
-    and the predicted first steps with |x_i| > theta, floor(t_i*) + 1."""
+    r"""Predicted Koenigs phases :math:`t_i^*` (:math:`i = 1, \dots, d`) of GD on
+    ``saddle_chain`` from :math:`x(0) = x_0`, and the predicted first steps with
+    :math:`|x_i| > \theta`, :math:`\lfloor t_i^* \rfloor + 1`."""
     x0 = np.abs(np.asarray(x0, dtype=float).reshape(-1))
     mu = _check(eta, gamma, beta, theta)
     kappa = chain_kappa(eta, gamma, L)
