@@ -1,14 +1,18 @@
-"""The ``testbed`` command: list, check, figures, bench.
+"""The ``testbed`` command: list, check, figures, verify, bench.
 
 Every failure the user can cause (an unknown name, bad input) ends in one line
-``testbed: error: ...`` and exit status 2; a claim that fails its check gives exit
-status 1.
+``testbed: error: ...`` and exit status 2; a claim that fails its check, or a landscape
+that fails verification, gives exit status 1. ``--folder PATH`` (any command but
+bench, repeatable) adds a folder of the user's landscapes, claims and update rules, as
+``$TESTBED_FUNCTIONS`` does; a file in it that does not load is a warning,
+``testbed: warning: ...``, and the rest loads.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from .errors import TestbedError
@@ -30,7 +34,8 @@ def cmd_list(args) -> int:
         entries.append({"name": name, "dim": e.dim, "params": list(e.params),
                         "tags": list(e.tags), "paper": e.paper, "source": e.source})
     out = {"landscapes": entries, "rules": rules.names(),
-           "claims": [{"id": k, "paper": m.PAPER, "claim": m.CLAIM}
+           "claims": [{"id": k, "paper": m.PAPER, "claim": m.CLAIM,
+                       **({"source": m.__file__} if claims.is_user(m) else {})}
                       for k, m in sorted(claims.modules().items())]}
     if args.json:
         print(json.dumps(out, indent=1))
@@ -100,11 +105,14 @@ def _print_records(records) -> None:
 def _run_claims(modules, scale, out=None) -> list:
     """Each claim in turn, its record printed to stderr as it finishes; one that raises
     is recorded as an error and the rest go on."""
+    from .claims import is_user
     from .claims._base import evaluate
     _DONE.clear()
     for m in _progress(modules, "claims"):
         figure = None if out is None else out / f"{m.ID}.png"
         record = evaluate(m, scale, figure=figure)
+        if is_user(m):
+            record["source"] = m.__file__
         _DONE.append(record)
         print(f"{m.ID}: {record['status']}", file=sys.stderr)
     return list(_DONE)
@@ -141,6 +149,50 @@ def cmd_figures(args) -> int:
     return _exit_code(records, not_reproduced_fails=False)
 
 
+def _landscapes_to_verify(args) -> list[str]:
+    """The names asked for (every one checked first), else those of the --folder
+    folders, else the whole catalogue."""
+    from .objective import registry
+    if args.names:
+        known = registry.names()
+        unknown = [n for n in args.names if n not in known]
+        if unknown:
+            raise TestbedError(f"unknown landscape(s) {', '.join(map(repr, unknown))}; "
+                               f"`testbed list` shows them all")
+        return list(dict.fromkeys(args.names))
+    if args.folder:
+        names = sorted({n for f in args.folder for n in registry.contents(f)["landscapes"]})
+        if not names:
+            raise TestbedError(f"no landscape to verify in {', '.join(args.folder)} (it "
+                               f"defines claims or rules only)")
+        return names
+    return registry.names()
+
+
+def cmd_verify(args) -> int:
+    from . import verify
+    from .objective import registry
+    for flag, value in (("--d", args.d), ("--points", args.points)):
+        if value < 1:
+            raise TestbedError(f"{flag} must be a positive integer, got {value}")
+    reports = [verify.entries([name], d=args.d, n_points=args.points, seed=args.seed)[0]
+               for name in _progress(_landscapes_to_verify(args), "landscapes")]
+    problems = registry.problems()
+    failed = [r for r in reports if not r.passed]
+    if args.json:
+        print(json.dumps({"landscapes": [r.as_dict() for r in reports],
+                          "problems": problems}, default=str))
+    else:
+        for r in reports:
+            print(r.table() + "\n")
+        print(f"verified {len(reports)} landscape(s): {len(reports) - len(failed)} passed, "
+              f"{len(failed)} failed" + (f" ({', '.join(r.entry for r in failed)})"
+                                         if failed else ""))
+        for p in problems:
+            print(f"not loaded: {p}")
+    return 1 if failed or problems else 0
+
+
 def cmd_bench(args) -> int:
     from .bench import run_benchmark
     result = run_benchmark(args.name, threads=args.threads, seed=args.seed)
@@ -156,23 +208,39 @@ def cmd_bench(args) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="testbed", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("list", help="landscapes, update rules and claims")
+    folder = argparse.ArgumentParser(add_help=False)
+    folder.add_argument("--folder", action="append", default=[], metavar="PATH",
+                        help="a folder of your landscapes, claims and update rules "
+                             "(repeatable; as $TESTBED_FUNCTIONS)")
+    s = sub.add_parser("list", parents=[folder], help="landscapes, update rules and claims")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_list)
-    s = sub.add_parser("check", help="run claims' experiments and checks")
+    s = sub.add_parser("check", parents=[folder], help="run claims' experiments and checks")
     s.add_argument("ids", nargs="*", help="claim ids (default: all)")
     s.add_argument("--scale", choices=SCALES, default="quick")
     s.add_argument("--json", action="store_true")
     s.add_argument("--perturb", type=float, default=None, metavar="EPS",
                    help="perturb inputs by a relative EPS (see testbed.perturb)")
     s.set_defaults(func=cmd_check)
-    s = sub.add_parser("figures", help="regenerate figures and the claims report")
+    s = sub.add_parser("figures", parents=[folder],
+                       help="regenerate figures and the claims report")
     s.add_argument("ids", nargs="*", help="claim ids (default: all)")
     s.add_argument("--scale", choices=SCALES, default="paper")
     s.add_argument("--out", default="figures")
     s.add_argument("--perturb", type=float, default=None, metavar="EPS",
                    help="perturb inputs by a relative EPS (see testbed.perturb)")
     s.set_defaults(func=cmd_figures)
+    s = sub.add_parser("verify", parents=[folder],
+                       help="check landscapes against their declarations (testbed.verify)")
+    s.add_argument("names", nargs="*",
+                   help="landscape names (default: those of --folder, else all)")
+    s.add_argument("--d", type=int, default=5,
+                   help="dimension of entries that work in any d (default 5)")
+    s.add_argument("--points", type=int, default=3,
+                   help="seeded points for the derivative checks (default 3)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_verify)
     s = sub.add_parser("bench", help="run a standard benchmark workload (B1, B2, ...)")
     s.add_argument("name")
     s.add_argument("--json", action="store_true")
@@ -182,10 +250,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"testbed: warning: {message}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            from .objective.registry import add_folder
+            for folder in getattr(args, "folder", []):
+                add_folder(folder)
+            return args.func(args)
     except TestbedError as exc:
         print(f"testbed: error: {exc}", file=sys.stderr)
         return 2

@@ -154,3 +154,67 @@ def test_errors_are_one_line(capsys, results, argv, needle):
     assert code == 2
     assert err.startswith("testbed: error:") and needle in err
     assert "Traceback" not in err
+
+
+# -- testbed verify ----------------------------------------------------------------------
+
+def test_verify_prints_a_table_per_landscape(capsys):
+    code, out, _ = run_cli(capsys, "verify", "quadratic", "himmelblau", "--d", "3")
+    assert code == 0
+    assert "PASS quadratic (d=3, lam=[1, 5.5, 10])" in out and "PASS himmelblau (d=2)" in out
+    assert "why this tolerance" in out and "no undeclared critical point" in out
+    assert out.strip().splitlines()[-1] == "verified 2 landscape(s): 2 passed, 0 failed"
+
+
+def test_verify_json(capsys):
+    code, out, _ = run_cli(capsys, "verify", "rosenbrock", "--json", "--points", "1")
+    data = json.loads(out)
+    assert code == 0 and data["problems"] == []
+    [report] = data["landscapes"]
+    assert report["passed"] and report["entry"] == "rosenbrock (d=2, a=1, b=100)"
+    assert {"name", "measured", "tolerance", "reason", "passed", "detail"} == \
+        set(report["checks"][0])
+
+
+_WRONG = '''
+import sympy as sp
+from testbed import CriticalPoint, symbolic
+x, y = sp.symbols("x y", real=True)
+BOWL = symbolic("bowl_wrong_xyz", (x - 1)**2 / 2 + y**2, (x, y),
+                critical_points=[CriticalPoint((1.0, 0.5), 0.0, 0)])
+'''
+
+
+@pytest.fixture
+def clean_registry():
+    from testbed.objective import registry
+    registry.names()
+    saved = [dict(registry._ENTRIES), dict(registry._CLAIMS), dict(registry._RULES),
+             list(registry._FOLDERS), list(registry._PROBLEMS)]
+    yield
+    for live, old in zip((registry._ENTRIES, registry._CLAIMS, registry._RULES), saved):
+        live.clear()
+        live.update(old)
+    registry._FOLDERS[:] = saved[3]
+    registry._PROBLEMS[:] = saved[4]
+
+
+def test_verify_a_folder_with_a_mistake(capsys, tmp_path, clean_registry):
+    (tmp_path / "bowl.py").write_text(_WRONG)
+    code, out, _ = run_cli(capsys, "verify", "--folder", str(tmp_path))
+    assert code == 1
+    assert "FAIL bowl_wrong_xyz (d=2)" in out                 # only the folder's entries
+    assert ("FAIL bowl_wrong_xyz (d=2): declared points critical: declared point #0 at "
+            "(1, 0.5): |grad f| = 1 -- not a critical point") in out
+    assert "1 failed (bowl_wrong_xyz (d=2))" in out and "himmelblau" not in out
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (("verify", "no_such_landscape"), "unknown landscape(s) 'no_such_landscape'"),
+    (("verify", "--folder", "/no/such/folder"), "does not exist"),
+    (("verify", "quadratic", "--d", "0"), "--d must be a positive integer"),
+    (("verify", "quadratic", "--points", "0"), "--points must be a positive integer"),
+])
+def test_verify_bad_input_is_one_line(capsys, argv, needle):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1 and needle in err

@@ -163,14 +163,22 @@ def _plain(value):
 
 def experiment_data(module, scale: str) -> dict:
     """The claim's experiment at ``scale``, from the result cache when it was already
-    run with the same parameters, seed and package code."""
+    run with the same parameters, seed and package code (and, for a claim in a user's
+    folder, the same code in the user's folders: :func:`testbed.claims.user_code`)."""
+    from . import user_code
     params = module.SCALES[scale]
     key = {"claim": module.ID, "scale": scale, **params}
+    source = user_code(module)
+    if source is not None:
+        key["user_code"] = source
     return cached(module.ID, key, lambda: module.experiment(params))
 
 
 def figure_module(module):
-    """The module that draws a claim's figure: ``testbed.claims.figures.<name>``."""
+    """The module that draws a claim's figure: the claim's own module where it defines
+    ``draw`` (a claim in a user's folder), else ``testbed.claims.figures.<name>``."""
+    if hasattr(module, "draw"):
+        return module
     name = module.__name__.rsplit(".", 1)[-1]
     return importlib.import_module(f"{__package__}.figures.{name}")
 

@@ -2,8 +2,9 @@
 opens, and ``figures/claims.json``, the full machine-readable records.
 
 The gallery has a summary table (status, the deciding number against its prediction,
-paper) and, per claim, its statement, its figure, its criteria as a table in plain
-units, and the verdict with its reason. Records of claims not run this time are kept
+paper) and, per claim, its statement (and, for a claim from a user's folder, its
+file), its figure, its criteria as a table in plain units, and the verdict with its
+reason. Records of claims not run this time are kept
 from the previous ``claims.json``, so regenerating one claim updates one section.
 """
 from __future__ import annotations
@@ -106,6 +107,8 @@ def page(records) -> str:
     for r in records:
         lines += ["", f"## {r['id']}", "", r["claim"][0].upper() + r["claim"][1:] + ".", "",
                   f"*{r['paper']}*", ""]
+        if r.get("source"):
+            lines += [f"A user's claim, from `{r['source']}`.", ""]
         if r.get("figure"):
             lines += [f"![{r['id']}]({r['figure']})", ""]
         if r.get("criteria"):

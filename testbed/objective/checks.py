@@ -9,6 +9,10 @@ difference's own error (h^2 |D^3 f| / 6 + u |f| / h, about 1e-10 at h = u^(1/3))
 and far below the error of a wrong derivative. For piecewise-smooth functions (ReLU
 networks) a kink within h of x spoils the difference, so a disagreement is retried
 at h/100 and h/10^4 before it is reported.
+
+This check is cheap and coarse by design; :mod:`testbed.verify` (``testbed verify``)
+checks what it cannot see: the gradient to the central difference's own accuracy,
+Hessian and HVP kernels, and the declared critical points.
 """
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 :mod:`testbed.rules._api`. Named optimizers are these modules, not new loops.
 
 gd, heavy_ball, nesterov, noisy_gd, perturbed_gd, sam, adam, newton, sfn,
-projected_gd, gradient_flow, gradient_ascent, sgd.
+projected_gd, gradient_flow, gradient_ascent, sgd; and the rules in the user's
+folders, by the name of their file.
 """
 from __future__ import annotations
 
@@ -14,18 +15,33 @@ from ..errors import TestbedError
 
 
 @functools.cache
-def names() -> tuple[str, ...]:
+def shipped() -> tuple[str, ...]:
+    """The names of the rules shipped in this package."""
     return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
                         if not m.name.startswith("_")))
+
+
+def _user() -> dict:
+    from ..objective.registry import user_rules
+    return user_rules()
+
+
+def names() -> tuple[str, ...]:
+    """Every rule name: the shipped rules and those in the user's folders
+    (:mod:`testbed.objective.registry`), each named after its file."""
+    return tuple(sorted((*shipped(), *_user())))
 
 
 def get(rule):
     """The rule module for a name (or a module following the contract)."""
     if not isinstance(rule, str):
         return rule
-    if rule not in names():
+    if rule in shipped():
+        return importlib.import_module(f"{__name__}.{rule}")
+    user = _user()
+    if rule not in user:
         raise TestbedError(f"unknown update rule {rule!r}; available: {', '.join(names())}")
-    return importlib.import_module(f"{__name__}.{rule}")
+    return user[rule]
 
 
 def hyper_params(rule) -> dict:
@@ -53,4 +69,4 @@ def hyper_vector(rule, given: dict) -> tuple[list[str], list]:
         values.append(value)
     return list(declared), values
 
-__all__ = ["get", "hyper_params", "hyper_vector", "names"]
+__all__ = ["get", "hyper_params", "hyper_vector", "names", "shipped"]
