@@ -212,9 +212,10 @@ def run(landscape, rule="gd", x0=None, steps=100, *, n=None, seed=0, stride=1,
     n_obs = steps // stride + 1
     at_start = int(np.sum((status == DIVERGED) & (stop_step == 0)))
     if at_start:
-        warnings.warn(f"{at_start} of {N} replicas have a non-finite loss at their starting "
-                      f"point on {landscape.name!r}; they are flagged diverged at step 0",
-                      stacklevel=2)
+        warnings.warn(f"{at_start} of {N} replicas met a non-finite loss in their first "
+                      f"step on {landscape.name!r} (at the starting point, or at a point the "
+                      f"rule evaluated from it, such as SAM's ascent point); they are "
+                      f"flagged diverged at step 0", stacklevel=2)
     meta = {"landscape": landscape.name, "d": d,
             "params": {k: v.tolist() for k, v in landscape.values.items()},
             "rule": rule_name, "hyper": hyper_meta, "seed": seed, "steps": steps,

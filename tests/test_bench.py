@@ -17,7 +17,7 @@ from testbed.bench import b1, b2, names, run_benchmark
 from testbed.result import Result
 
 # the awkward starts include one whose loss is already infinite (a warning says so)
-pytestmark = pytest.mark.filterwarnings("ignore:1 of .* at their starting point")
+pytestmark = pytest.mark.filterwarnings("ignore:1 of .* in their first step")
 
 
 @pytest.fixture(scope="module")

@@ -472,3 +472,17 @@ def test_relu_network_with_a_nan_parameter_is_not_finite():
     assert np.isfinite(L.value(x))
     x[0] = np.nan
     assert np.isnan(L.value(x)) and np.isnan(L.grad(x)).any()
+
+
+def test_b4_sam_runs_at_a_small_scale_and_fails_when_the_loss_rises():
+    import types
+
+    from testbed.bench import b4_sam, run_benchmark
+    record = run_benchmark("B4-SAM", repeats=1, scale=0.02)
+    check = record["check"]
+    assert record["units"] == 40.0 and check["passed"] is True
+    assert 0 < check["loss_final"] < check["loss_initial"]
+    rising = types.SimpleNamespace(
+        traces={"sharpness": np.ones((3, 1)), "loss": np.array([[0.1], [0.2], [0.3]])},
+        status=np.array([BUDGET], np.int8))
+    assert b4_sam.check({"steps": 40}, rising)[1]["passed"] is False

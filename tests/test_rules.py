@@ -151,6 +151,51 @@ def twin_sam(T, x, K, eta, rho=0.05):
     return np.array(xs)
 
 
+def twin_sam_unnormalized(T, x, K, eta, rho=0.05):
+    xs = [x]
+    for _ in range(K):
+        x = x - eta * T.g(x + rho * T.g(x))
+        xs.append(x)
+    return np.array(xs)
+
+
+def twin_asam(T, x, K, eta, rho=0.5, eta_asam=0.01):
+    """Kwon et al. (2021): eps = rho T^2 g / |T g|, T = diag(|x| + eta_asam)."""
+    xs = [x]
+    for _ in range(K):
+        g = T.g(x)
+        t = np.abs(x) + eta_asam
+        n = norm(t * g)
+        eps = rho * t * t * g / n if n > 0 else 0.0 * g
+        x = x - eta * T.g(x + eps)
+        xs.append(x)
+    return np.array(xs)
+
+
+def twin_sam_exact(T, x, K, eta, rho=0.05, alpha=1.0, tol=1e-10, max_iter=200):
+    """Projected gradient ascent on f(x + eps) over |eps| <= rho from eps = 0 with the
+    step alpha rho / |grad f(x)|, stopped when a step moves eps by <= tol rho."""
+    xs = [x]
+    for _ in range(K):
+        g0 = T.g(x)
+        n0 = norm(g0)
+        eps = np.zeros_like(x)
+        if n0 > 0 and rho > 0:
+            size = alpha * rho / n0
+            for k in range(int(max_iter)):
+                g = g0 if k == 0 else T.g(x + eps)
+                v = eps + size * g
+                nv = norm(v)
+                v = v * (rho / nv) if nv > rho else v
+                moved = norm(v - eps)
+                eps = v
+                if moved <= tol * rho:
+                    break
+        x = x - eta * T.g(x + eps)
+        xs.append(x)
+    return np.array(xs)
+
+
 def twin_adam(T, x, K, eta, beta1=0.9, beta2=0.999, eps=1e-8):
     xs, m, v = [x], np.zeros_like(x), np.zeros_like(x)
     for t in range(1, K + 1):
@@ -235,6 +280,8 @@ def twin_perturbed_gd(T, x, K, eta, r, g_thres, t_thres, f_thres, seed=0, replic
 
 TWINS = {"gd": twin_gd, "gradient_ascent": twin_gradient_ascent,
          "heavy_ball": twin_heavy_ball, "nesterov": twin_nesterov, "sam": twin_sam,
+         "sam_unnormalized": twin_sam_unnormalized, "asam": twin_asam,
+         "sam_exact": twin_sam_exact,
          "adam": twin_adam, "newton": twin_newton, "sfn": twin_sfn,
          "gradient_flow": twin_gradient_flow}
 
@@ -247,6 +294,11 @@ QUAD_CASES = [
     ("heavy_ball", {"eta": 0.1, "beta": 0.8}, 40),
     ("nesterov", {"eta": 0.1, "beta": 0.7}, 40),
     ("sam", {"eta": 0.2, "rho": 0.1}, 40),
+    ("sam_unnormalized", {"eta": 0.2, "rho": 0.1}, 40),
+    ("asam", {"eta": 0.2, "rho": 0.3, "eta_asam": 0.05}, 40),
+    # a saddle (lam_0 < 0): the inner ascent is not monotone there, and some steps use
+    # every iteration; the twin must follow the same stopping decisions
+    ("sam_exact", {"eta": 0.2, "rho": 0.1, "alpha": 2.0, "tol": 1e-9, "max_iter": 30}, 40),
     ("adam", {"eta": 0.05, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6}, 40),
     ("newton", {"eta": 0.5}, 8),
     ("sfn", {"eta": 0.5, "damping": 0.1}, 8),
@@ -268,6 +320,7 @@ TWIN_TESTS = {
     "perturbed_gd": "test_perturbed_gd_is_gd_while_the_gradient_is_large",
     "sgd": "test_nets.py::test_sgd_is_reproducible_per_replica_and_matches_a_numpy_twin",
     "sgd_momentum": "test_nets.py::test_sgd_momentum_epochs_and_momentum_match_a_numpy_twin",
+    "sam_msharp": "test_sam_msharp_twin_on_a_finite_sum",
 }
 
 
@@ -316,6 +369,55 @@ def test_projected_gd_ball_twin(quad):
     assert np.all(np.linalg.norm(xs, axis=1) <= radius * (1 + 1e-15))
     # the negative direction is pushed to the boundary: x -> (+-r, 0, 0)
     np.testing.assert_allclose(res.x[0], [radius, 0, 0], atol=1e-6)
+
+
+def test_sam_msharp_twin_on_a_finite_sum():
+    """m-sharpness (Foret et al. 2021, sec. 4) on linear least squares
+    f = 1/(2n) sum_j |W a_j + b - y_j|^2 (a one-layer network with identity output),
+    against a NumPy loop with the same batches: k = batch // m sub-batches of m drawn
+    samples, each ascending along its own normalised gradient."""
+    from testbed import nets
+    from testbed._engine.rng import uniform
+    from testbed.nets import Dense, layout
+    rng = np.random.default_rng(3)
+    n, n_in, n_out = 12, 3, 2
+    Xd, Yd = rng.normal(size=(n, n_in)), rng.normal(size=(n, n_out))
+    arch = [Dense(n_in, n_out, act="identity")]
+    L = nets.network(arch, Xd, Yd, "mse")
+    pieces = {p.name: p for p in layout.layout(arch)}
+    W_, b_ = pieces["layer0.W"], pieces["layer0.b"]
+
+    def grad(theta, idx):
+        W = theta[W_.offset:W_.offset + W_.size].reshape(W_.shape)
+        b = theta[b_.offset:b_.offset + b_.size]
+        D = (Xd[idx] @ W.T + b - Yd[idx]) / len(idx)
+        g = np.zeros_like(theta)
+        g[W_.offset:W_.offset + W_.size] = (D.T @ Xd[idx]).ravel()
+        g[b_.offset:b_.offset + b_.size] = D.sum(axis=0)
+        return g
+
+    eta, rho, batch, m, K, seed = 0.3, 0.2, 7, 3, 20, 5
+    X0 = rng.normal(size=(2, L.d))
+    res = testbed.run(L, "sam_msharp", X0, K, seed=seed, eta=eta, rho=rho, batch=batch, m=m,
+                      coords=tuple(range(L.d)), observe=("loss",))
+    for r in range(2):
+        state = np.empty(4, np.uint64)
+        seed_state(seed, r, state)
+        x, xs = X0[r].copy(), [X0[r].copy()]
+        k = batch // m
+        for _ in range(K):
+            perm = np.arange(n)
+            for i in range(k * m):
+                j = min(i + int(uniform(state) * (n - i)), n - 1)
+                perm[i], perm[j] = perm[j], perm[i]
+            total = np.zeros_like(x)
+            for s in range(k):
+                idx = perm[s * m:(s + 1) * m]
+                g = grad(x, idx)
+                total += grad(x + rho * g / norm(g), idx)
+            x = x - eta * total / k
+            xs.append(x)
+        assert_close(res.traces["coords"][:, :, r], np.array(xs))
 
 
 def test_sam_rho_zero_is_gd_bit_for_bit(quad):

@@ -1,8 +1,9 @@
 """Update rules: one module each, all in the ``(init, step)`` form of
 :mod:`testbed.rules._api`. Named optimizers are these modules, not new loops.
 
-gd, heavy_ball, nesterov, noisy_gd, perturbed_gd, sam, adam, newton, sfn,
-projected_gd, gradient_flow, gradient_ascent, sgd; and the rules in the user's
+gd, heavy_ball, nesterov, noisy_gd, perturbed_gd, sam, sam_unnormalized, asam,
+sam_exact, sam_msharp, adam, newton, sfn, projected_gd, gradient_flow,
+gradient_ascent, sgd, sgd_momentum; and the rules in the user's
 folders, by the name of their file.
 """
 from __future__ import annotations
