@@ -25,11 +25,13 @@ import numpy as np
 from .._engine import blas as _blas
 from ..errors import TestbedError
 from ..objective.landscape import Landscape
-from . import data, layout, mlp
+from . import data, layout, metrics, mlp, splits
 from .layout import (Block, Dense, Norm, Residual, blocks, init_params, loss_name, pack,
                      param_count)
 from .layout import data as packed_data
 from .layout import mlp as mlp_blocks
+from .metrics import accuracy, error, on_data
+from .splits import split
 
 # The submodules mlp (kernels), layout and data keep their names in this namespace
 # (``import testbed.nets.mlp`` must give the module), hence ``feedforward`` for the
@@ -37,7 +39,7 @@ from .layout import mlp as mlp_blocks
 __all__ = ["blas_threads", "landscape_entry", "network", "feedforward", "digits_mlp", "outputs", "collapsed_point",
            "init_params", "blocks", "param_count", "pack", "Dense", "Residual", "Norm",
            "Block", "data", "layout", "mlp", "mlp_blocks", "packed_data", "loss_name",
-           "KERNELS"]
+           "KERNELS", "metrics", "splits", "accuracy", "error", "on_data", "split"]
 
 KERNELS = "testbed.nets.mlp"
 
