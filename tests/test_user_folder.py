@@ -336,3 +336,23 @@ def test_verify_counts_a_file_that_did_not_load(tmp_path, capsys):
     assert "PASS good_xyz (d=2)" in out and "1 passed, 0 failed" in out
     assert f"not loaded: {tmp_path.resolve() / 'broken_xyz.py'}:1: syntax error" in out
     assert err.startswith("testbed: warning: ") and "broken_xyz.py:1" in err
+
+
+def test_readme_rule_example_runs_as_written(tmp_path):
+    """The README's one-file rule (sign descent) in a folder outside the package, run
+    by the README's snippet in a fresh process: each coordinate moves eta per step
+    toward the minimum of the quadratic until it oscillates within eta of it."""
+    import re
+    from pathlib import Path
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    rule = next(b for b in blocks if b.startswith("# my_rules/sign_gd.py"))
+    snippet = next(b for b in blocks if 'add_folder("my_rules")' in b)
+    (tmp_path / "my_rules").mkdir()
+    (tmp_path / "my_rules" / "sign_gd.py").write_text(rule)
+    script = snippet + "\nprint(repr(res.x[0].tolist()), res.meta['rule'])\n"
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                         text=True, check=True, env={**os.environ, "TESTBED_FUNCTIONS": ""})
+    x, name = out.stdout.strip().rsplit(" ", 1)
+    assert name == "sign_gd"
+    assert np.all(np.abs(np.array(eval(x))) <= 0.01 + 1e-12)
