@@ -112,15 +112,20 @@ def test_no_public_name_shadows_a_module():
 def test_import_works_without_the_jit():
     """Rules and kernels run as plain Python under NUMBA_DISABLE_JIT=1 (to step through
     them in a debugger, or to measure coverage), with the same results."""
+    lanes = "np.linspace([1.5, 0.5], [2.5, 0.5], 64)"      # 64 replicas: the GD lanes
     code = ("import numpy as np, testbed; L = testbed.landscape('quadratic', d=3); "
             "r = testbed.run(L, 'noisy_gd', np.ones(3), steps=5, eta=0.1, sigma=0.1, n=2, "
-            "seed=3); print(repr(r.x.tolist()))")
+            "seed=3); E = testbed.landscape('eos_minimalist'); "
+            f"e = testbed.run(E, 'gd', {lanes}, steps=5, eta=0.3); "
+            "print(repr((r.x.tolist(), e.x.tolist(), e.traces['loss'].tolist())))")
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
     plain = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env,
                            capture_output=True, text=True, check=True).stdout
     L = testbed.landscape("quadratic", d=3)
     jit = testbed.run(L, "noisy_gd", np.ones(3), steps=5, eta=0.1, sigma=0.1, n=2, seed=3)
-    assert eval(plain) == jit.x.tolist()
+    E = testbed.landscape("eos_minimalist")
+    gd = testbed.run(E, "gd", eval(lanes), steps=5, eta=0.3)
+    assert eval(plain) == (jit.x.tolist(), gd.x.tolist(), gd.traces["loss"].tolist())
 
 
 def test_every_subpackage_is_installed():
