@@ -24,10 +24,12 @@ CHUNK = 64
 
 
 def lanes_module(oracle):
-    """The lanes instance for this oracle, its ``lane`` and ``lane_params`` bound to the
-    oracle's (memoised by :func:`codegen.instantiate`)."""
+    """The lanes instance for this oracle, its ``lane``, ``lane_exact`` and
+    ``lane_params`` bound to the oracle's (memoised by :func:`codegen.instantiate`)."""
     return codegen.instantiate(template, oracle.__name__,
-                               {"lane": oracle.lane, "lane_params": oracle.lane_params})
+                               {"lane": oracle.lane, "lane_exact": oracle.lane_exact,
+                                "lane_params": oracle.lane_params,
+                                "lane_rows": oracle.lane_rows})
 
 
 def eligible(landscape, rule_module, event, projection, params, observe, coords, n) -> bool:

@@ -3,7 +3,8 @@ the spectral kernels, as one instance of :mod:`testbed._engine.templates.oracle`
 (which documents each derivation and its accuracy).
 
 The kernels come from a SymPy expression (``value``, ``value_grad``, ``hessian``,
-``hvp``, and ``lane`` / ``lane_params``, the inlined GD step of the vectorised backend
+``hvp``, and ``lane`` / ``lane_exact`` / ``lane_params``, the inlined GD steps of the
+vectorised backend
 :mod:`testbed._engine.templates.lanes`, printed with common subexpressions eliminated
 into a generated module) or
 from a module of hand-written Numba functions, which may also define
@@ -24,7 +25,8 @@ from ..errors import TestbedError
 from .symbolic import printer
 
 KERNEL_NAMES = ("value", "value_grad", "hessian", "hvp", "hvp_prepare", "hvp_prepared")
-PASS_THROUGH = ("value_grad_batch", "n_samples", "lane", "lane_params")
+PASS_THROUGH = ("value_grad_batch", "n_samples", "lane", "lane_exact", "lane_params",
+                "lane_rows")
 
 _MODULES: dict = {}
 
@@ -126,15 +128,18 @@ def _sympy_source(expr, coords, psyms) -> str:
         terms = [f"_h{min(i, j)}_{max(i, j)} * v[{j}]" for j in range(d)]
         out.append(f"    out[{i}] = " + " + ".join(terms))
     out.append("")
-    # the lanes backend's step (templates/lanes.py): x = B[:, r], the parameters as a
-    # tuple q; B[:, r] <- (x - e g) - z, z = f - f if masked else 0 (see there)
-    out += ["@njit(inline='always')", "def lane(B, r, q, e, masked):"]
-    out += [f"    {c} = B[{i}, r]" for i, c in enumerate(coords)]
-    out += [f"    {s} = q[{i}]" for i, s in enumerate(psyms)]
-    out += [*_body([expr, *grad], ["_f"] + [f"_g{i}" for i in range(d)]),
-            "    _z = _f - _f if masked else 0.0"]
-    out += [f"    B[{i}, r] = ({c} - e * _g{i}) - _z" for i, c in enumerate(coords)]
-    out += ["    return _f", ""]
+    # the lanes backend's steps (templates/lanes.py): x = B[:, r], the parameters as a
+    # tuple q; lane: B[:, r] <- (x - e g) - (f - f) (NaN from a non-finite f on, see
+    # there); lane_exact: B[:, r] <- x - e g, the generic runner's step
+    for name, z in (("lane", " - (_f - _f)"), ("lane_exact", "")):
+        out += ["@njit(inline='always')", f"def {name}(R, r, q, e):"]
+        out += [f"    {c} = R[{i}][r]" for i, c in enumerate(coords)]
+        out += [f"    {s} = q[{i}]" for i, s in enumerate(psyms)]
+        out += _body([expr, *grad], ["_f"] + [f"_g{i}" for i in range(d)])
+        out += [f"    R[{i}][r] = ({c} - e * _g{i}){z}" for i, c in enumerate(coords)]
+        out += ["    return _f", ""]
+    out += ["@njit", "def lane_rows(B):",
+            "    return (" + "".join(f"B[{i}], " for i in range(d)) + ")", ""]
     items = "".join(f"p[{i}], " for i in range(len(psyms)))
     out += ["@njit", "def lane_params(p):", f"    return ({items})", ""]
     return "\n".join(out) + "\n"

@@ -11,8 +11,8 @@ are the same bit for bit; only the memory layout and the loop order differ:
   inside it the time loop is the outer loop and the loop over replicas the inner one;
 - the inner loop body is the oracle's ``lane`` kernel, inlined: it reads x = B[:, r],
   evaluates f and grad f from the same common subexpressions as ``value_grad``, and
-  writes B[:, r] = (x - eta g) - z, with no call and no branch, so LLVM vectorises it
-  across replicas.
+  writes B[:, r] = (x - eta g) - z, z = f - f, with no call and no branch, so LLVM
+  vectorises it across replicas.
 
 Divergence without branches. The generic runner stops a replica at the first step t
 where f(x_t) is not finite, after that step's update (stop step t, final point
@@ -21,12 +21,13 @@ x_t - eta g(x_t)). In the block, ``z = f - f``: +0.0 when f is finite, and
 its loss is finite and NaN from its first non-finite loss on. Every ``chunk`` steps
 the block is scanned: replicas whose coordinates are all finite are exact so far and
 are snapshotted; one that is not left the finite numbers in that chunk and is
-replayed from its snapshot at the end by :func:`_exact` (``z = 0``: the generic
-runner's loop, per-step divergence test, the end-of-run finiteness check, the final
+replayed from its snapshot at the end by :func:`_exact` (``lane_exact``, the step
+without z: the generic runner's loop, per-step divergence test, the end-of-run finiteness check, the final
 loss observation, NaN observations after the stop).
 
-Bound at instantiation (see :mod:`testbed._engine.lanes`): ``lane(B, r, q, eta,
-masked) -> f`` and ``lane_params(p) -> q`` from the landscape's generated module.
+Bound at instantiation (see :mod:`testbed._engine.lanes`): ``lane(B, r, q, eta) ->
+f``, ``lane_exact`` (the same without z) and ``lane_params(p) -> q`` from the
+landscape's generated module.
 """
 import math
 
@@ -41,10 +42,10 @@ def _unbound(*args):
     raise RuntimeError("bound when testbed._engine.codegen.instantiate makes an instance")
 
 
-lane = lane_params = _unbound
+lane = lane_exact = lane_params = lane_rows = _unbound
 
 
-@njit
+@njit(inline="always")
 def _finite_column(B, r) -> bool:
     for i in range(B.shape[0]):
         if not (abs(B[i, r]) < math.inf):
@@ -58,7 +59,7 @@ def _value_at(B, r, q) -> float:
     tmp = np.empty((B.shape[0], 1))
     for i in range(B.shape[0]):
         tmp[i, 0] = B[i, r]
-    return lane(tmp, 0, q, 0.0, False)
+    return lane_exact(lane_rows(tmp), 0, q, 0.0)
 
 
 @njit
@@ -73,10 +74,11 @@ def _exact(X, eta, q, r, t0, n_steps, stride, loss, stop, status):
     for i in range(d):
         col[i, 0] = X[i, r]
     e = eta[r]
+    R = lane_rows(col)
     st = BUDGET
     s = n_steps
     for t in range(t0, n_steps):
-        f = lane(col, 0, q, e, False)
+        f = lane_exact(R, 0, q, e)
         k = t // stride
         if t == k * stride and k < n_obs:
             loss[k, r] = f
@@ -105,6 +107,7 @@ def _block(X, eta_all, q, lo, hi, n_steps, stride, chunk, loss, stop, status):
             B[i, r] = X[i, lo + r]
     eta = eta_all[lo:hi].copy()
     snap = B.copy()
+    R = lane_rows(B)
     t0 = np.zeros(m, np.int64)
     dead = np.zeros(m, np.bool_)
     for c0 in range(0, n_steps, chunk):
@@ -114,10 +117,10 @@ def _block(X, eta_all, q, lo, hi, n_steps, stride, chunk, loss, stop, status):
             if t == k * stride and k < n_obs:
                 lk = loss[k, lo:hi]
                 for r in range(m):
-                    lk[r] = lane(B, r, q, eta[r], True)
+                    lk[r] = lane(R, r, q, eta[r])
             else:
                 for r in range(m):
-                    lane(B, r, q, eta[r], True)
+                    lane(R, r, q, eta[r])
         # a replica that went non-finite in this chunk is replayed exactly later,
         # from its last snapshot; the others are exact so far: snapshot them
         for r in range(m):
