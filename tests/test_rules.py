@@ -320,6 +320,7 @@ TWIN_TESTS = {
     "perturbed_gd": "test_perturbed_gd_is_gd_while_the_gradient_is_large",
     "sgd": "test_nets.py::test_sgd_is_reproducible_per_replica_and_matches_a_numpy_twin",
     "sgd_momentum": "test_nets.py::test_sgd_momentum_epochs_and_momentum_match_a_numpy_twin",
+    "projected_sgd": "test_claims_meanfield_narrow.py::test_projected_sgd_matches_a_numpy_twin",
     "sam_msharp": "test_sam_msharp_twin_on_a_finite_sum",
 }
 
