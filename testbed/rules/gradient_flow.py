@@ -1,7 +1,6 @@
 """Gradient flow dx/dt = -grad f(x), integrated by classical Runge-Kutta 4 with time
 step eta (local error O(eta^5)): the small-step reference the discrete rules are
 compared with. Step t reaches time (t+1) eta."""
-import numpy as np
 
 from ._api import value_grad
 from ..objective.landscape import Param

@@ -1,7 +1,6 @@
 """Nesterov's accelerated gradient in the momentum form of Sutskever et al. (2013):
 y_t = x_t + beta v_t; v_{t+1} = beta v_t - eta grad f(y_t); x_{t+1} = x_t + v_{t+1}.
 The returned loss (and g) are those at the look-ahead point y_t."""
-import numpy as np
 
 from ._api import value_grad
 from ..objective.landscape import Param

@@ -21,9 +21,8 @@ diverged at step t, with x left at x_t. Needs a finite-sum landscape
 """
 import math
 
-import numpy as np
-
-from ._api import n_samples, uniform, value_grad_batch
+from ._api import n_samples, value_grad_batch
+from ._sampling import uniform_subset
 from ._ascent import norm2
 from ..objective.landscape import Param
 
@@ -48,12 +47,7 @@ def step(t, x, g, s, c, h, p, rng):
     m = min(max(int(h[3]), 1), b)
     k = b // m
     used = k * m
-    perm = np.arange(n)
-    for i in range(used):                     # first k m entries: a uniform subset
-        j = min(i + int(uniform(rng) * (n - i)), n - 1)
-        tmp = perm[i]
-        perm[i] = perm[j]
-        perm[j] = tmp
+    perm = uniform_subset(n, used, rng)
     d = x.shape[0]
     for i in range(d):
         s[1, i] = 0.0

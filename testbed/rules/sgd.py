@@ -11,9 +11,8 @@ integer and clipped to [1, n]; batch = n is full-batch GD (up to the summation o
 The value returned is the mini-batch loss f_B(x_t). Needs a finite-sum landscape
 (``value_grad_batch``, ``n_samples``: the networks of :mod:`testbed.nets`).
 """
-import numpy as np
-
-from ._api import n_samples, uniform, value_grad_batch
+from ._api import n_samples, value_grad_batch
+from ._sampling import uniform_subset
 from ..objective.landscape import Param
 
 HYPER = {"eta": Param(None, 0.0, exclusive_low=True, doc="step size"),
@@ -30,12 +29,7 @@ def init(x, s, c, h, p, rng):
 def step(t, x, g, s, c, h, p, rng):
     n = n_samples(p)
     b = min(max(int(h[1]), 1), n)
-    perm = np.arange(n)
-    for i in range(b):                        # first b entries: a uniform b-subset
-        j = min(i + int(uniform(rng) * (n - i)), n - 1)
-        tmp = perm[i]
-        perm[i] = perm[j]
-        perm[j] = tmp
+    perm = uniform_subset(n, b, rng)
     f = value_grad_batch(x, p, perm[:b], g)
     eta = h[0]
     for i in range(x.shape[0]):

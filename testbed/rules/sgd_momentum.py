@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from ._api import n_samples, uniform, value_grad_batch
+from ._sampling import uniform_subset
 from .._engine.rng import seed_state
 from ..objective.landscape import Param
 
@@ -48,12 +49,7 @@ def step(t, x, g, s, c, h, p, rng):
     end = min((k + 1) * b, n)
     sub = np.empty(4, np.uint64)
     seed_state(np.int64(c[1]), t // m, sub)
-    perm = np.arange(n)
-    for i in range(end):                     # Fisher-Yates, prefix up to this batch
-        j = min(i + int(uniform(sub) * (n - i)), n - 1)
-        tmp = perm[i]
-        perm[i] = perm[j]
-        perm[j] = tmp
+    perm = uniform_subset(n, end, sub)
     f = value_grad_batch(x, p, perm[k * b:end], g)
     gn = math.sqrt(np.dot(g, g))
     scale = h[3] / gn if gn > h[3] else 1.0
