@@ -110,6 +110,7 @@ def _block(X, eta_all, q, lo, hi, n_steps, stride, chunk, loss, stop, status):
     R = lane_rows(B)
     t0 = np.zeros(m, np.int64)
     dead = np.zeros(m, np.bool_)
+    ok = np.empty(m, np.bool_)
     for c0 in range(0, n_steps, chunk):
         c1 = min(n_steps, c0 + chunk)
         for t in range(c0, c1):
@@ -122,15 +123,19 @@ def _block(X, eta_all, q, lo, hi, n_steps, stride, chunk, loss, stop, status):
                 for r in range(m):
                     lane(R, r, q, eta[r])
         # a replica that went non-finite in this chunk is replayed exactly later,
-        # from its last snapshot; the others are exact so far: snapshot them
+        # from its last snapshot; the others are exact so far: snapshot them (row by
+        # row, without branches, so that the scan vectorises like the steps)
         for r in range(m):
-            if not dead[r]:
-                if _finite_column(B, r):
-                    for i in range(d):
-                        snap[i, r] = B[i, r]
-                    t0[r] = c1
-                else:
-                    dead[r] = True
+            ok[r] = not dead[r]
+        for i in range(d):
+            for r in range(m):
+                ok[r] = ok[r] and abs(B[i, r]) < math.inf
+        for i in range(d):
+            for r in range(m):
+                snap[i, r] = B[i, r] if ok[r] else snap[i, r]
+        for r in range(m):
+            dead[r] = not ok[r]
+            t0[r] = c1 if ok[r] else t0[r]
     last = n_steps // stride
     final_obs = n_steps == last * stride and last < n_obs
     for r in range(m):
