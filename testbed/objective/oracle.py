@@ -138,8 +138,8 @@ def _sympy_source(expr, coords, psyms) -> str:
         out += _body([expr, *grad], ["_f"] + [f"_g{i}" for i in range(d)])
         out += [f"    R[{i}][r] = ({c} - e * _g{i}){z}" for i, c in enumerate(coords)]
         out += ["    return _f", ""]
-    out += ["@njit", "def lane_rows(B):",
+    out += ["@njit(inline='always')", "def lane_rows(B):",
             "    return (" + "".join(f"B[{i}], " for i in range(d)) + ")", ""]
     items = "".join(f"p[{i}], " for i in range(len(psyms)))
-    out += ["@njit", "def lane_params(p):", f"    return ({items})", ""]
+    out += ["@njit(inline='always')", "def lane_params(p):", f"    return ({items})", ""]
     return "\n".join(out) + "\n"

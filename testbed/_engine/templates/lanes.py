@@ -53,7 +53,7 @@ def _finite_column(B, r) -> bool:
     return True
 
 
-@njit
+@njit(inline="always")
 def _value_at(B, r, q) -> float:
     """f at B[:, r] (the same expressions as the steps), leaving B unchanged."""
     tmp = np.empty((B.shape[0], 1))
