@@ -19,7 +19,7 @@ claim ``mean-field-linear-rate``.
 """
 import numpy as np
 
-from testbed import Param, from_kernels
+from testbed import CriticalPoint, Param, from_kernels
 from testbed.errors import TestbedError
 from testbed.kernel import njit
 
@@ -85,6 +85,38 @@ def value_grad(x, p, g):
     return 0.5 * loss / n
 
 
+def _sigma(u):
+    return 0.5 * u + np.tanh(u)
+
+
+def critical_points(d, inputs, n, seed):
+    """With one input (k = 1) every x_j is +1 or -1 and sigma is odd, so f(-1) = -f(1)
+    = -a with a = (1/m) sum_i c_i sigma(w_i), and L depends on W only through a. Since
+    sigma' is even, dL/dw_i = c_i sigma'(w_i) / (m n) * sum_j r_j x_j, zero exactly
+    when a = a* = (1/n) sum_j y_j x_j, the least-squares value. So {W : a(W) = a*} is a
+    manifold of global minima (index 0, degenerate); declared: w_0 = s with
+    sigma(s) = m a* (bisection, sigma increasing), the other w_i = 0, energy
+    1/(2n) sum_j (a* x_j - y_j)^2. None is declared for k > 1."""
+    if int(inputs) != 1:
+        return []
+    X, y = data(n, 1, seed)
+    x = X[:, 0]
+    a = float(np.sum(y * x) / int(n))
+    target = d * a
+    hi = 2.0 * abs(target) + 1.0          # |sigma(u)| >= |u| / 2: the root is in [-hi, hi]
+    lo = -hi
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if _sigma(mid) < target:
+            lo = mid
+        else:
+            hi = mid
+    w = np.zeros(d)
+    w[0] = 0.5 * (lo + hi)
+    energy = float(0.5 * np.mean((a * x - y) ** 2))
+    return [CriticalPoint(tuple(w), energy, 0, True)]
+
+
 MEAN_FIELD_TWO_LAYER = from_kernels(
     "mean_field_two_layer", __name__,
     params={"inputs": Param(1, 1, 100000, "input dimension k (d = width * k)",
@@ -92,7 +124,8 @@ MEAN_FIELD_TWO_LAYER = from_kernels(
             "n": Param(4, 1, 100000, "number of samples", integer=True),
             "seed": Param(0, 0, 2**31 - 1, "seed of the data", integer=True)},
     pack=_pack,
-    tags=("network", "mean-field"),
+    critical_points=critical_points,
+    tags=("network", "mean-field", "critical-manifold"),
     paper="Chen, Vanden-Eijnden & Bruna (2022), ICLR, arXiv:2204.10782",
     description="(1/m) sum_i (-1)^i sigma(w_i . x), sigma(u) = u/2 + tanh u, first "
                 "layer trained; squared loss 1/(2n) sum (f - y)^2 on unit-norm inputs",
