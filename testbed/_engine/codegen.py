@@ -145,7 +145,16 @@ def import_path(modname: str, path) -> object:
         return importlib.import_module(modname)
     except ImportError:
         pass
-    spec = importlib.util.spec_from_file_location(modname, path)
+    return exec_file(modname, path)
+
+
+def exec_file(modname: str, path, package_dir=None) -> object:
+    """Execute ``path`` as the module ``modname`` (a package over ``package_dir`` if
+    given), registered in ``sys.modules`` while it runs (so that it can import itself
+    and its siblings) and removed again if it raises."""
+    locations = None if package_dir is None else [str(package_dir)]
+    spec = importlib.util.spec_from_file_location(modname, path,
+                                                  submodule_search_locations=locations)
     module = importlib.util.module_from_spec(spec)
     sys.modules[modname] = module
     try:

@@ -50,7 +50,7 @@ def run(oracle, X, eta, p, steps: int, stride: int, observe_loss: bool, block: i
     Returns (x (N, d) final, status (N,) int8, stop_step (N,) int64, loss (n_obs, N)
     or None), the same as the generic runner's.
     """
-    N, d = X.shape
+    N = X.shape[0]
     module = lanes_module(oracle)
     rows = np.ascontiguousarray(X.T)
     eta = np.ascontiguousarray(np.broadcast_to(np.asarray(eta, dtype=np.float64), (N,)))

@@ -13,8 +13,6 @@ GD's edge 2 / eta; not a pass criterion here).
 """
 from __future__ import annotations
 
-import numpy as np
-
 from . import b4
 
 NAME = "B4-SAM"
@@ -28,22 +26,11 @@ def setup(seed: int = 0, scale: float = 1.0) -> dict:
 
 
 def run(state):
-    from ..ensemble import run as run_ensemble
-    return run_ensemble(state["landscape"], "sam", state["x0"], steps=state["steps"],
-                        seed=state["seed"], eta=b4.ETA, rho=RHO, stride=b4.STRIDE,
-                        observe=("loss", "sharpness"), sharpness_iters=b4.LANCZOS)
+    return b4.run(state, "sam", rho=RHO)
 
 
 def check(state, res) -> tuple[float, dict]:
-    from ..kernel import BUDGET, STATUS_NAMES
-    sharp = res.traces["sharpness"][1:, 0]
-    loss = res.traces["loss"][:, 0]
-    tail = sharp[len(sharp) - max(1, len(sharp) // 4):] * b4.ETA
-    return float(state["steps"]), {
-        "loss_final": float(loss[-1]),
-        "loss_initial": float(loss[0]),
-        "sharpness": sharp.tolist(),
-        "sharpness_times_eta_last_quarter_median": float(np.median(tail)),
-        "status": STATUS_NAMES.get(int(res.status[0]), str(int(res.status[0]))),
-        "passed": bool(res.status[0] == BUDGET and loss[-1] < loss[0]),
-    }
+    from ..kernel import BUDGET
+    out = b4.observed(res)
+    out["passed"] = bool(res.status[0] == BUDGET and out["loss_final"] < out["loss_initial"])
+    return float(state["steps"]), out

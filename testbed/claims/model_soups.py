@@ -181,10 +181,10 @@ def check(data, prediction, params) -> Verdict:
                  f"their weight average; P1's 0.20, half its observed 0.42", science=True),
         at_most("aligned_drop_median", np.median(s["aligned_drop"]),
                 prediction["aligned_drop_max"],
-                f"the same drop when the networks are first aligned to the first one by "
-                f"weight matching; P1's 0.10 (proposed, unrun there), 1.6-3x above the "
-                f"medians measured here (0.034-0.061 over three stream seeds, both "
-                f"scales)", science=True),
+                "the same drop when the networks are first aligned to the first one by "
+                "weight matching; P1's 0.10 (proposed, unrun there), 1.6-3x above the "
+                "medians measured here (0.034-0.061 over three stream seeds, both "
+                "scales)", science=True),
     ]
     if np.any(data["diverged"]):
         criteria.append(holds("no_divergence", int(np.sum(data["diverged"])), 0,

@@ -121,9 +121,8 @@ def paired(diff, confidence=CONFIDENCE) -> dict:
 
 
 def _summary(values) -> dict:
-    v = np.asarray(values, dtype=float)
-    return {"mean": float(np.mean(v)), "se": float(np.std(v, ddof=1) / np.sqrt(v.size)),
-            "values": v.tolist()}
+    s = paired(values)
+    return {"mean": s["mean"], "se": s["se"], "values": np.asarray(values, float).tolist()}
 
 
 def check(data, prediction, params) -> Verdict:

@@ -37,6 +37,7 @@ import types
 import warnings
 from pathlib import Path
 
+from .._engine.codegen import exec_file
 from ..errors import TestbedError
 from .landscape import Landscape
 
@@ -108,15 +109,7 @@ def _package(name: str, folder: Path) -> None:
         return
     init = folder / "__init__.py"
     if init.exists():
-        spec = importlib.util.spec_from_file_location(
-            name, init, submodule_search_locations=[str(folder)])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
+        exec_file(name, init, package_dir=folder)
     else:
         module = types.ModuleType(name)
         module.__path__ = [str(folder)]
@@ -140,15 +133,7 @@ def _import(root: str, folder: Path, file: Path):
     name = _module_name(root, folder, file)
     if name in sys.modules:              # a package's __init__.py, or imported by a sibling
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, file)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
+    return exec_file(name, file)
 
 
 def _import_problem(file: Path, exc: BaseException) -> str:
