@@ -1,6 +1,7 @@
 """One Hypothesis profile for the whole suite, deterministic and without deadlines
 (the first call of a kernel compiles it), and the ``slow`` marker on the claim tests
-(``pytest -m "not slow"`` runs the engine's tests alone)."""
+(``pytest -m "not slow"`` runs the engine's tests alone), and ``clean_registry``,
+which restores the global catalogue after a test that loads a user's folder."""
 from pathlib import Path
 
 import pytest
@@ -14,3 +15,19 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if Path(str(item.fspath)).name.startswith("test_claims"):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def clean_registry():
+    """The registry is global: forget whatever a test added to it (landscapes,
+    claims, rules, folders, load problems)."""
+    from testbed.objective import registry
+    registry.names()                                   # the catalogue, loaded first
+    saved = [dict(registry._ENTRIES), dict(registry._CLAIMS), dict(registry._RULES),
+             list(registry._FOLDERS), list(registry._PROBLEMS)]
+    yield
+    for live, old in zip((registry._ENTRIES, registry._CLAIMS, registry._RULES), saved):
+        live.clear()
+        live.update(old)
+    registry._FOLDERS[:] = saved[3]
+    registry._PROBLEMS[:] = saved[4]

@@ -219,20 +219,6 @@ x, y = sp.symbols("x y", real=True)
 '''
 
 
-@pytest.fixture
-def clean_registry():
-    """The registry is global: forget whatever a test added to it."""
-    registry.names()                                   # the catalogue, loaded first
-    saved = [dict(registry._ENTRIES), dict(registry._CLAIMS), dict(registry._RULES),
-             list(registry._FOLDERS), list(registry._PROBLEMS)]
-    yield
-    for live, old in zip((registry._ENTRIES, registry._CLAIMS, registry._RULES), saved):
-        live.clear()
-        live.update(old)
-    registry._FOLDERS[:] = saved[3]
-    registry._PROBLEMS[:] = saved[4]
-
-
 def test_name_collision_names_both_files(tmp_path, clean_registry):
     for stem in ("collide_xyz_first", "collide_xyz_second"):
         (tmp_path / f"{stem}.py").write_text(

@@ -185,20 +185,6 @@ BOWL = symbolic("bowl_wrong_xyz", (x - 1)**2 / 2 + y**2, (x, y),
 '''
 
 
-@pytest.fixture
-def clean_registry():
-    from testbed.objective import registry
-    registry.names()
-    saved = [dict(registry._ENTRIES), dict(registry._CLAIMS), dict(registry._RULES),
-             list(registry._FOLDERS), list(registry._PROBLEMS)]
-    yield
-    for live, old in zip((registry._ENTRIES, registry._CLAIMS, registry._RULES), saved):
-        live.clear()
-        live.update(old)
-    registry._FOLDERS[:] = saved[3]
-    registry._PROBLEMS[:] = saved[4]
-
-
 def test_verify_a_folder_with_a_mistake(capsys, tmp_path, clean_registry):
     (tmp_path / "bowl.py").write_text(_WRONG)
     code, out, _ = run_cli(capsys, "verify", "--folder", str(tmp_path))

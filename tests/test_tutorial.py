@@ -11,10 +11,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 import testbed
-from testbed.objective import registry
 
 TUTORIAL = Path(__file__).resolve().parents[1] / "docs" / "tutorial.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
@@ -101,19 +99,6 @@ def test_tutorial_runs_as_written(tmp_path):
     assert "my_testbed/ridge_gd_rate.py" in page
     assert (report / "ridge-gd-rate.png").stat().st_size > 5_000
     assert '"ridge-gd-rate"' in (report / "claims.json").read_text()
-
-
-@pytest.fixture
-def clean_registry():
-    registry.names()                                   # the catalogue, loaded first
-    saved = [dict(registry._ENTRIES), dict(registry._CLAIMS), dict(registry._RULES),
-             list(registry._FOLDERS), list(registry._PROBLEMS)]
-    yield
-    for live, old in zip((registry._ENTRIES, registry._CLAIMS, registry._RULES), saved):
-        live.clear()
-        live.update(old)
-    registry._FOLDERS[:] = saved[3]
-    registry._PROBLEMS[:] = saved[4]
 
 
 def test_tutorial_claim_fails_under_a_wrong_prediction(tmp_path, clean_registry):

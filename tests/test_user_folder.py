@@ -91,17 +91,9 @@ def step(t, x, g, s, c, h, p, rng):
 
 
 @pytest.fixture(autouse=True)
-def clean_registry():
-    """The registry is global: forget whatever a test added to it."""
-    registry.names()                                   # the catalogue, loaded first
-    saved = [dict(registry._ENTRIES), dict(registry._CLAIMS), dict(registry._RULES),
-             list(registry._FOLDERS), list(registry._PROBLEMS)]
+def _fresh_registry(clean_registry):
+    """Every test here starts and ends with the registry as the catalogue left it."""
     yield
-    for live, old in zip((registry._ENTRIES, registry._CLAIMS, registry._RULES), saved):
-        live.clear()
-        live.update(old)
-    registry._FOLDERS[:] = saved[3]
-    registry._PROBLEMS[:] = saved[4]
 
 
 @pytest.fixture
