@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from testbed._engine import rng as R
-from testbed._engine.jit import njit, njit_parallel
+from testbed._engine.jit import njit
 
 INT64 = st.integers(-(2 ** 63), 2 ** 63 - 1)
 
@@ -70,7 +70,7 @@ def _balls(seed, out, radius):
         R.uniform_ball(state, out[n], radius)
 
 
-@njit_parallel
+@numba.njit(parallel=True, cache=True)   # a user's prange ensemble
 def _ensemble(seed, n_rep, n_draw):
     out = np.empty((n_rep, n_draw))
     for r in numba.prange(n_rep):

@@ -1,9 +1,9 @@
 """Threads of the BLAS behind NumPy, SciPy and the compiled kernels (threadpoolctl).
 
-Kernels that call BLAS from Numba threads already running one replica each (and
-Python threads running one start each) oversubscribe the cores if the BLAS is
+Kernels that call BLAS from threads already running replicas (and Python threads
+running one start each) oversubscribe the cores if the BLAS is
 threaded too: every product then waits for a BLAS worker the scheduler has parked.
-Measured on 2 cores: ``eigh`` inside ``prange`` 28x slower, an ensemble of 4 digits
+Measured on 2 cores: ``eigh`` in parallel replicas 28x slower, an ensemble of 4 digits
 networks 46x slower with 2 BLAS threads than with 1. Hence :func:`limit` around
 parallel work, and :func:`threads` for the process-wide setting.
 """

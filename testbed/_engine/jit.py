@@ -19,8 +19,6 @@ if not os.environ.get("NUMBA_CACHE_DIR"):
     numba.config.CACHE_DIR = str(cache_root() / "numba")
 
 njit = functools.partial(numba.njit, cache=True, nogil=True, error_model="numpy")
-njit_parallel = functools.partial(numba.njit, cache=True, nogil=True,
-                                  error_model="numpy", parallel=True)
 
 
 def is_compiled(fn) -> bool:

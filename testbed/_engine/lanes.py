@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import codegen
+from . import codegen, parallel
 from .templates import lanes as template
 
 # most replicas per block: a (d, BLOCK) float64 block stays in cache for the run
@@ -58,8 +58,10 @@ def run(oracle, X, eta, p, steps: int, stride: int, observe_loss: bool, block: i
     loss = np.full((n_obs, N), np.nan)
     stop = np.empty(N, np.int64)
     status = np.empty(N, np.int8)
+    threads = numba.get_num_threads()
     if block is None:   # at least one block per thread; any blocking gives the same numbers
-        block = min(BLOCK, -(-N // (8 * numba.get_num_threads())) * 8)
-    module.run(rows, eta, np.ascontiguousarray(p, dtype=np.float64), steps, stride,
-               int(block), int(chunk), loss, stop, status)
+        block = min(BLOCK, -(-N // (8 * threads)) * 8)
+    parallel.over_range(module.run, -(-N // block), threads, rows, eta,
+                        np.ascontiguousarray(p, dtype=np.float64), steps, stride, int(block),
+                        int(chunk), loss, stop, status)
     return np.ascontiguousarray(rows.T), status, stop, (loss if observe_loss else None)

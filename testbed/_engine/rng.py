@@ -2,7 +2,7 @@
 
 Every stream is a pure function of ``(seed, replica)``: replica ``r`` of a run
 with seed ``s`` draws the same numbers whatever the number of replicas and
-whatever the thread that runs it, so ensembles in ``numba.prange`` are
+whatever the thread that runs it, so ensembles on any number of threads are
 reproducible.  Nothing here depends on a thread id or on global state.
 
 * Generator: xoshiro256** (Blackman & Vigna, "Scrambled linear pseudorandom

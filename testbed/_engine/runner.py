@@ -12,7 +12,6 @@ projection are bound; the names the rule module itself defines and its functions
 """
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import dataclasses
 import numbers
@@ -20,12 +19,13 @@ import numbers
 import numba
 import numpy as np
 
-from . import blas, codegen, lanes
+from . import blas, codegen, lanes, parallel
 from ..errors import TestbedError
 from .templates import runner as template
 
 # the oracle functions a rule may call (finite-sum landscapes add the last two)
-ORACLE_NAMES = ("value_grad", "hessian", "hvp", "sharpness", "value_grad_batch", "n_samples")
+ORACLE_NAMES = ("value_grad", "hessian", "hvp", "sharpness", "value_grad_batch", "n_samples",
+                "value_grad_inputs")
 # names the instance provides to a rule (the rest of what it uses comes from its module)
 _PROVIDED = {*ORACLE_NAMES, "project", "normal", "uniform", "uniform_ball"}
 
@@ -113,9 +113,10 @@ def execute(job: Job):
     stop_step = np.zeros(N, np.int64)
     X = job.X
     with threads_used(job.threads, N):
-        kernel.run(X, job.P, job.H, job.event.params, job.seed, job.offset, job.steps,
-                   job.stride, job.rule.STATE, job.rule.SCALARS, coords,
-                   job.sharpness_iters, loss, gnorm, xs, sharp, status, stop_step, scalars)
+        parallel.over_range(kernel.run, N, numba.get_num_threads(), X, job.P, job.H,
+                            job.event.params, job.seed, job.offset, job.steps, job.stride,
+                            job.rule.STATE, job.rule.SCALARS, coords, job.sharpness_iters,
+                            loss, gnorm, xs, sharp, status, stop_step, scalars)
     if after:
         _sharpness_of_iterates(oracle, xs, loss, job.P, job.sharpness_iters, sharp,
                                job.threads)
@@ -129,7 +130,8 @@ def execute(job: Job):
 
 @contextlib.contextmanager
 def threads_used(k, replicas=1):
-    """Numba threads for the replicas (k, or all); BLAS pinned to one thread while
+    """Threads for the replicas (k, or Numba's thread count, read by
+    :func:`numba.get_num_threads`, all cores by default); BLAS pinned to one thread while
     several replicas run at once, or the two thread pools oversubscribe the cores
     (numpy/scipy BLAS called from kernels, e.g. eigh in Newton steps, is threaded)."""
     with blas.limit(1 if replicas > 1 else None):
@@ -175,11 +177,11 @@ def _sharpness_of_iterates(oracle, xs, loss, P, n_iter, out, threads):
     observed a finite loss (NaN elsewhere, as inside the runner); in threads over the
     pairs, each with single-threaded BLAS (the kernels release the GIL)."""
     pairs = np.argwhere(np.isfinite(loss))
-    t = max(1, min(threads or numba.get_num_threads(), len(pairs)))
 
-    def work(chunk):
-        for k, r in chunk:
+    def work(lo, hi):
+        for k, r in pairs[lo:hi]:
             p = P[r] if P.shape[0] > 1 else P[0]
             out[k, r] = oracle.sharpness(np.ascontiguousarray(xs[k, :, r]), p, n_iter)
-    with blas.limit(1), concurrent.futures.ThreadPoolExecutor(t) as ex:
-        list(ex.map(work, [pairs[i::t] for i in range(t)]))
+    with blas.limit(1):
+        parallel.over_range(work, len(pairs), threads or numba.get_num_threads())
+

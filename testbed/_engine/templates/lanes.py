@@ -6,8 +6,9 @@ are the same bit for bit; only the memory layout and the loop order differ:
 
 - coordinates are d contiguous rows of length N (``X[i, r]``), step sizes one row
   ``eta[r]``; the landscape parameters are shared (a tuple ``q`` of scalars);
-- replicas are cut into blocks that ``prange`` hands to threads; a block is copied
-  to a C-contiguous (d, m) array whose working set stays in cache for all the steps;
+- replicas are cut into blocks, ranges of which
+  :func:`testbed._engine.parallel.over_range` hands to threads; a block is copied to
+  a C-contiguous (d, m) array whose working set stays in cache for all the steps;
   inside it the time loop is the outer loop and the loop over replicas the inner one;
 - the inner loop body is the oracle's ``lane`` kernel, inlined: it reads x = B[:, r],
   evaluates f and grad f from the same common subexpressions as ``value_grad``, and
@@ -32,9 +33,8 @@ landscape's generated module.
 import math
 
 import numpy as np
-from numba import prange
 
-from testbed._engine.jit import njit, njit_parallel
+from testbed._engine.jit import njit
 from testbed._engine.status import BUDGET, DIVERGED
 
 
@@ -152,12 +152,12 @@ def _block(X, eta_all, q, lo, hi, n_steps, stride, chunk, loss, stop, status):
                 loss[last, lo + r] = _value_at(B, r, q)
 
 
-@njit_parallel
-def run(X, eta, p, n_steps, stride, block, chunk, loss, stop, status):
+@njit
+def run(b0, b1, X, eta, p, n_steps, stride, block, chunk, loss, stop, status):
+    """Blocks b0..b1-1 of ``block`` replicas each (the last may be short)."""
     n = X.shape[1]
     q = lane_params(p)
-    n_blocks = (n + block - 1) // block
-    for b in prange(n_blocks):
+    for b in range(b0, b1):
         lo = b * block
         hi = min(n, lo + block)
         _block(X, eta, q, lo, hi, n_steps, stride, chunk, loss, stop, status)

@@ -1,7 +1,8 @@
 """The ensemble loop: N replicas of one update rule, each from its own random stream.
 
-``run`` advances replica r (in ``prange``) from X[r] for ``n_steps`` steps of the
-rule's ``step``, observing loss, gradient norm, coordinates and sharpness every
+``run`` advances replicas lo..hi-1 (one share of
+:func:`testbed._engine.parallel.over_range`), each from X[r] for ``n_steps`` steps of
+the rule's ``step``, observing loss, gradient norm, coordinates and sharpness every
 ``stride`` steps, and stops it when its loss or iterate leaves the finite numbers
 (DIVERGED, at the step whose loss was not finite), when the rule says it is done
 (DONE) or when the event fires (EVENT, stop step t + 1). Replica r draws only from
@@ -15,9 +16,8 @@ on finite sums, ``value_grad_batch`` and ``n_samples``; the rule's ``init`` and
 import math
 
 import numpy as np
-from numba import prange
 
-from testbed._engine.jit import njit, njit_parallel
+from testbed._engine.jit import njit
 from testbed._engine.rng import normal, seed_state, uniform, uniform_ball  # noqa: F401 (rules)
 from testbed._engine.status import BUDGET, DIVERGED, DONE, EVENT
 
@@ -93,9 +93,9 @@ def _one(r, X, P, H, Q, seed, r0, n_steps, stride, n_state, n_scalars, coords,
         scalars[r, i] = c[1 + i]
 
 
-@njit_parallel
-def run(X, P, H, Q, seed, r0, n_steps, stride, n_state, n_scalars, coords,
+@njit
+def run(lo, hi, X, P, H, Q, seed, r0, n_steps, stride, n_state, n_scalars, coords,
         sharp_iters, loss, gnorm, xs, sharp, status, stop_step, scalars):
-    for r in prange(X.shape[0]):
+    for r in range(lo, hi):
         _one(np.int64(r), X, P, H, Q, seed, r0, n_steps, stride, n_state, n_scalars, coords,
              sharp_iters, loss, gnorm, xs, sharp, status, stop_step, scalars)
