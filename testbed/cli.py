@@ -194,15 +194,18 @@ def cmd_verify(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import run_benchmark
-    result = run_benchmark(args.name, threads=args.threads, seed=args.seed)
+    from .bench import run_all, table
+    report = run_all(args.name or None, threads=args.threads, seed=args.seed)
+    if args.record:
+        Path(args.record).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.record).write_text(json.dumps(report, indent=1, default=float) + "\n")
     if args.json:
-        print(json.dumps(result, default=float))
+        records = report["records"]
+        print(json.dumps(records[0] if len(records) == 1 else report, default=float))
     else:
-        for k, v in result.items():
-            print(f"{k:>16}: {v}")
-    passed = result.get("check", {}).get("passed")
-    return 1 if passed is False else 0
+        print(table(report["records"]))
+    failed = [r["workload"] for r in report["records"] if r["check"].get("passed") is False]
+    return 1 if failed else 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -241,8 +244,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_verify)
-    s = sub.add_parser("bench", help="run a standard benchmark workload (B1, B2, ...)")
-    s.add_argument("name")
+    s = sub.add_parser("bench", help="run the standard benchmark workloads (all, or B1 B2 ...), "
+                                     "each against its bound on this machine")
+    s.add_argument("name", nargs="*", help="workloads to run (default: every one)")
+    s.add_argument("--record", metavar="PATH",
+                   help="also write the records, with the date and the machine, as JSON")
     s.add_argument("--json", action="store_true")
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--seed", type=int, default=0)

@@ -13,7 +13,8 @@ import pytest
 import testbed
 from testbed._engine import lanes as _lanes
 from testbed.kernel import BUDGET, DIVERGED, EVENT
-from testbed.bench import b1, b2, names, run_benchmark
+from testbed.bench import b1, b2, b3, b4, names, run_all, run_benchmark, table
+from testbed.bench._bounds import LARGE, Rates, machine
 from testbed.result import Result
 
 # the awkward starts include one whose loss is already infinite (a warning says so)
@@ -129,6 +130,11 @@ def test_b2_small():
     c = out["check"]
     assert len(c["sharpness_times_eta_median"]) == 64 == len(c["converged_fraction"])
     assert c["passed"] is True
+    # the bound: FLOPS_PER_STEP at the measured large-dgemm rate
+    peak = out["rates"][f"dgemm_{LARGE}x{LARGE}x{LARGE}_flops"]
+    assert out["bound"] == pytest.approx(peak / b2.FLOPS_PER_STEP)
+    assert out["fraction_of_bound"] == pytest.approx(out["throughput"] / out["bound"])
+    assert out["bound_by"].startswith("arithmetic")
 
 
 def test_b2_check_logic():
@@ -183,3 +189,48 @@ def test_b1_check_logic():
     units, c = b1.check(state, res)
     assert c["passed"] is True and c["z"] == pytest.approx((90 - c["escape_theory"]) / (
         np.std([80, 90, 100, 90], ddof=1) / 2))
+
+
+# -- the machine's bounding rates ---------------------------------------------------
+def test_rates_are_measured_and_recorded():
+    r = Rates(1)
+    small, large = r.dgemm(32, 32, 32), r.peak()
+    assert 1e6 < small and 1e8 < large < 1e13      # flops per second
+    assert 1e6 < r.normals() < 1e11                 # normals per second
+    assert 1e8 < r.memory() < 1e13                  # bytes per second
+    assert set(r.used) == {"dgemm_32x32x32_flops", f"dgemm_{LARGE}x{LARGE}x{LARGE}_flops",
+                           "normals_per_second", "memory_bytes_per_second"}
+
+
+def test_bounds_follow_the_work_models():
+    """Each bound is the limiting rate over the workload's work per unit."""
+    class Fixed:            # rates fixed at round numbers
+        def dgemm(self, m, n, k):
+            return 1e10
+
+        def peak(self):
+            return 1e11
+
+        def normals(self):
+            return 1e9
+
+    assert b1.bound({}, Fixed())["units_per_second"] == 1e9
+    assert b2.bound({}, Fixed())["units_per_second"] == pytest.approx(1e11 / 17)
+    state = {"x0": np.zeros((64, 100))}
+    assert b3.bound(state, Fixed())["units_per_second"] == pytest.approx(
+        1e10 / (2 * 2048 * 5050))
+    # B4: 1.63e7 flops a gradient, the observations 100 x 20 HVPs (2 gradients each)
+    # over 2000 steps: 4.88e7 flops per step
+    grad = 2 * 2 * 1000 * 64 * 32 + 3 * 2 * 1000 * (32 * 32 + 32 * 10)
+    assert b4.flops_per_step({"steps": 2000}) == pytest.approx(grad + 100 * 20 * 2 * grad / 2000)
+    assert b4.flops_per_step({"steps": 2000}) == pytest.approx(4.877e7, rel=1e-3)
+
+
+def test_run_all_and_table():
+    report = run_all(["B2"], threads=1, scale=0.02, repeats=1)
+    assert report["machine"]["cores"] >= 1 and report["machine"]["cpu"]
+    assert report["date"] and report["version"]
+    text = table(report["records"])
+    assert "of bound" in text.splitlines()[0]
+    assert text.splitlines()[2].startswith("B2") and "pass" in text
+    assert machine()["numba_cpu"]

@@ -9,7 +9,10 @@ Each workload is one module in this package (``b1.py``, ``b2.py``, ...) defining
 - ``run(state) -> raw``: the timed work, normally one ``testbed.run`` call;
 - ``check(state, raw) -> (units, dict)``: the work done, in ``UNIT``, and the
   workload's own measured figures (with ``passed`` where the workload defines a
-  pass criterion).
+  pass criterion);
+- optionally ``bound(state, rates) -> dict``: its throughput bound from the rates of
+  the machine it runs on (:mod:`._bounds`: dgemm, normals, memory), with what bounds
+  it and the work model.
 
 Adding a workload is adding such a file; :func:`names` finds it.
 
@@ -17,7 +20,9 @@ Adding a workload is adding such a file; :func:`names` finds it.
 then ``repeats`` more times; ``seconds`` is the best of the timed repetitions,
 ``compile_seconds`` the warm-up's wall time minus ``seconds``. ``cpu_seconds`` (the
 process CPU time of that best repetition, all threads) shows contention: on an idle
-machine it is about ``threads * seconds``.
+machine it is about ``threads * seconds``. ``fraction_of_bound`` is ``throughput``
+over the workload's bound, measured in the same process after the timed runs.
+:func:`run_all` runs every workload; :func:`table` prints their records.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ import numba
 
 from ..ensemble import threads_used
 from ..errors import TestbedError
+from ._bounds import Rates, machine
 
 _FIELDS = ("NAME", "UNIT", "setup", "run", "check")
 
@@ -80,8 +86,46 @@ def run_benchmark(name: str, threads=None, seed: int = 0, repeats: int = 3,
             times.append((time.perf_counter() - t0, time.process_time() - c0))
     seconds, cpu = min(times)
     units, check = module.check(state, raw)
-    return {"workload": module.NAME, "seconds": seconds, "units": float(units),
-            "unit": module.UNIT, "throughput": float(units) / seconds,
-            "compile_seconds": max(0.0, warm - seconds), "threads": used,
-            "cpu_seconds": cpu, "seed": seed, "scale": scale, "repeats": repeats,
-            "check": check}
+    record = {"workload": module.NAME, "seconds": seconds, "units": float(units),
+              "unit": module.UNIT, "throughput": float(units) / seconds,
+              "compile_seconds": max(0.0, warm - seconds), "threads": used,
+              "cpu_seconds": cpu, "seed": seed, "scale": scale, "repeats": repeats,
+              "check": check}
+    if hasattr(module, "bound"):
+        rates = Rates(used)
+        bound = module.bound(state, rates)
+        record.update(bound=bound["units_per_second"], bound_by=bound["by"],
+                      bound_model=bound["model"], rates=rates.used,
+                      fraction_of_bound=record["throughput"] / bound["units_per_second"])
+    return record
+
+
+def run_all(workloads=None, threads=None, seed: int = 0, repeats: int = 3,
+            scale: float = 1.0) -> dict:
+    """The records of ``workloads`` (default: every one; :func:`run_benchmark`), with
+    the date, the package version and the machine."""
+    import datetime
+    from .._version import __version__
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "version": __version__, "machine": machine(),
+            "records": [run_benchmark(n, threads, seed, repeats, scale)
+                        for n in (workloads or names())]}
+
+
+def table(records) -> str:
+    """One line per record: throughput, its bound and the fraction, compile time,
+    whether the workload's check passed."""
+    head = (f"{'workload':<8} {'throughput':>11} {'unit':<20} {'bound':>10} {'of bound':>8} "
+            f"{'compile s':>9} {'check':>6}  bounded by")
+    lines = [head, "-" * len(head)]
+    for r in records:
+        bound = r.get("bound")
+        frac = r.get("fraction_of_bound")
+        verdict = {True: "pass", False: "FAIL"}.get(r.get("check", {}).get("passed"), "-")
+        lines.append(
+            f"{r['workload']:<8} {r['throughput']:>11.3g} {r['unit']:<20} "
+            f"{'-' if bound is None else format(bound, '.3g'):>10} "
+            f"{'-' if frac is None else format(frac, '.0%'):>8} "
+            f"{r['compile_seconds']:>9.2f} "
+            f"{verdict:>6}  {r.get('bound_by', '')}")
+    return "\n".join(lines)

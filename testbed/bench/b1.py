@@ -52,6 +52,14 @@ def run(state):
                        event=state["event"], observe=())
 
 
+def bound(state, rates) -> dict:
+    """Each coordinate-step draws one normal; its arithmetic (the gradient
+    lam x + x^3 and the update, 7 flops) is small beside the draw, so the rate of
+    normals from the per-replica streams bounds the coordinate-steps per second."""
+    return {"units_per_second": rates.normals(), "by": "normal draws",
+            "model": "1 normal per coordinate-step"}
+
+
 def check(state, res) -> tuple[float, dict]:
     from ..kernel import EVENT
     from ..theory.saddle_escape import noisy_escape_distribution

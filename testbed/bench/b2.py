@@ -61,6 +61,21 @@ def run(state):
                        seed=state["seed"], eta=state["eta"], observe=())
 
 
+# flops of one GD step of the lane kernel: a = x x, b = y y, c = a b - 1 (4),
+# f = c c / 4 (2), g_x = x b c, g_y = a y c (4), x - eta g (4), z = f - f and the two
+# subtractions of z (3)
+FLOPS_PER_STEP = 17
+
+
+def bound(state, rates) -> dict:
+    """Arithmetic bound: FLOPS_PER_STEP at dgemm's large-matrix rate. dgemm counts
+    each fused multiply-add as 2 flops; the step's operations are mostly plain
+    multiplies and subtractions, so about half of this bound is the practical
+    ceiling."""
+    return {"units_per_second": rates.peak() / FLOPS_PER_STEP,
+            "by": "arithmetic (dgemm rate)", "model": f"{FLOPS_PER_STEP} flops per step"}
+
+
 def top_hessian_eigenvalue(x, y):
     """Largest eigenvalue of the Hessian of (x^2 y^2 - 1)^2/4 at (x, y) (arrays)."""
     x2, y2 = x * x, y * y

@@ -66,6 +66,18 @@ def run(state):
                   gtol=1e-300, polish=0, p=L.p.copy())
 
 
+def bound(state, rates) -> dict:
+    """Arithmetic bound: the packed Hessian product, 2 K d (d + 1) / 2 flops per
+    Hessian (half of the full matrices' multiply-adds), at dgemm's rate at the
+    shape of one iteration's product (starts x K times K x d (d + 1) / 2)."""
+    n = state["x0"].shape[0]
+    packed = D * (D + 1) // 2
+    flops = 2.0 * K * packed
+    return {"units_per_second": rates.dgemm(n, packed, K) / flops,
+            "by": "arithmetic (dgemm at the product's shape)",
+            "model": f"{flops:.3g} flops per Hessian"}
+
+
 def check(state, res) -> tuple[float, dict]:
     from ..critical import classify
     L = state["landscape"]

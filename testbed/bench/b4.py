@@ -57,6 +57,30 @@ def run(state, rule="gd", **hyper):
                         observe=("loss", "sharpness"), sharpness_iters=LANCZOS, **hyper)
 
 
+def flops_per_step(state, gradients_per_step=1) -> float:
+    """The work model: a gradient costs three matrix products per layer (forward,
+    weight gradient, input adjoint; the first layer has no input adjoint), 2 m n_in
+    n_out flops each on m samples; a Hessian-vector product (R-operator) twice a
+    gradient; each observation LANCZOS products. Per step: ``gradients_per_step``
+    gradients plus the observations' share."""
+    widths = (64, 32, 32, 10)
+    m = N_SAMPLES
+    grad = 0.0
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        grad += (3 if i else 2) * 2.0 * m * a * b
+    observations = state["steps"] // STRIDE
+    return gradients_per_step * grad + observations * LANCZOS * 2 * grad / state["steps"]
+
+
+def bound(state, rates, gradients_per_step=1) -> dict:
+    """Arithmetic bound: :func:`flops_per_step` at dgemm's rate at the largest layer's
+    shape (1000 x 32 times 32 x 64)."""
+    flops = flops_per_step(state, gradients_per_step)
+    return {"units_per_second": rates.dgemm(N_SAMPLES, 32, 64) / flops,
+            "by": "arithmetic (dgemm at the layer shapes)",
+            "model": f"{flops:.3g} flops per step"}
+
+
 def observed(res) -> dict:
     """What B4 and B4-SAM report of a run: losses, the sharpness trace (after steps 20,
     40, ..., steps), the median of eta S over its last quarter, the first step at the

@@ -29,6 +29,11 @@ def run(state):
     return b4.run(state, "sam", rho=RHO)
 
 
+def bound(state, rates) -> dict:
+    """B4's work model with two gradients per step."""
+    return b4.bound(state, rates, gradients_per_step=2)
+
+
 def check(state, res) -> tuple[float, dict]:
     from ..kernel import BUDGET
     out = b4.observed(res)
