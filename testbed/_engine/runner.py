@@ -177,11 +177,14 @@ def _sharpness_of_iterates(oracle, xs, loss, P, n_iter, out, threads):
     observed a finite loss (NaN elsewhere, as inside the runner); in threads over the
     pairs, each with single-threaded BLAS (the kernels release the GIL)."""
     pairs = np.argwhere(np.isfinite(loss))
+    d = xs.shape[1]
+    # the branch oracle.sharpness takes at this d, called directly (nothing else compiled)
+    sharpness = oracle.sharpness_lanczos if d > max(64, n_iter) else oracle.sharpness
 
     def work(lo, hi):
         for k, r in pairs[lo:hi]:
             p = P[r] if P.shape[0] > 1 else P[0]
-            out[k, r] = oracle.sharpness(np.ascontiguousarray(xs[k, :, r]), p, n_iter)
+            out[k, r] = sharpness(np.ascontiguousarray(xs[k, :, r]), p, n_iter)
     with blas.limit(1):
         parallel.over_range(work, len(pairs), threads or numba.get_num_threads())
 

@@ -16,7 +16,7 @@ derivation below:
   plain ``hvp``.
 
 Spectral kernels on these: :func:`lanczos` and :func:`sharpness` (the top eigenvalue,
-converged to :data:`SHARPNESS_TOL`).
+converged to :data:`SHARPNESS_TOL`; :func:`sharpness_lanczos` its branch for large d).
 """
 import math
 
@@ -127,7 +127,9 @@ def lanczos(x, p, k, seed, alpha, beta, top_tol=0.0):
     Gaussian start. Fills the tridiagonal (alpha, beta) and returns the number of
     steps done: fewer if an invariant subspace is found, or, with ``top_tol`` > 0, as
     soon as (from CHECK_FROM steps on) the largest Ritz value's residual bound is at
-    most ``top_tol`` times its size."""
+    most ``top_tol`` times its size. (Vector updates are written as loops: the same
+    arithmetic as the array expressions, without their shape checks, whose error
+    messages took seconds to compile.)"""
     d = x.shape[0]
     V = np.zeros((k + 1, d))
     rng = np.empty(4, np.uint64)
@@ -136,16 +138,19 @@ def lanczos(x, p, k, seed, alpha, beta, top_tol=0.0):
     for i in range(d):
         V[0, i] = normal(rng)
         nrm += V[0, i] * V[0, i]
-    V[0] /= math.sqrt(nrm)
+    nrm = math.sqrt(nrm)
+    for i in range(d):
+        V[0, i] /= nrm
     w = np.empty(d)
     state = hvp_prepare(x, p)           # work shared by the k products at x
     for j in range(k):
         hvp_prepared(x, p, state, V[j], w)
         alpha[j] = np.dot(w, V[j])
-        for i in range(j + 1):          # full reorthogonalisation (twice is enough)
-            w -= np.dot(w, V[i]) * V[i]
-        for i in range(j + 1):
-            w -= np.dot(w, V[i]) * V[i]
+        for _ in range(2):              # full reorthogonalisation (twice is enough)
+            for i in range(j + 1):
+                c = np.dot(w, V[i])
+                for n in range(d):
+                    w[n] -= c * V[i, n]
         b = math.sqrt(np.dot(w, w))
         beta[j] = b
         if b <= 1e-13 * max(1.0, abs(alpha[j])) or not math.isfinite(b):
@@ -154,17 +159,15 @@ def lanczos(x, p, k, seed, alpha, beta, top_tol=0.0):
             theta, bound = _top_ritz(alpha, beta, j + 1)
             if bound <= top_tol * max(abs(theta), 1e-300):
                 return j + 1
-        V[j + 1] = w / b
+        for n in range(d):
+            V[j + 1, n] = w[n] / b
     return k
 
 
 @njit
 def sharpness(x, p, n_iter):
     """The largest Hessian eigenvalue at x: exact (dense) when d <= max(64, n_iter);
-    else the top Ritz value of :func:`lanczos` stopped at a residual bound of
-    SHARPNESS_TOL times its size (the eigenvalue is then within that bound), or at an
-    invariant subspace (exact), or after min(d, max(8 n_iter, 160)) steps (documented
-    cap; not reached on the shipped workloads). NaN where the Hessian is not finite."""
+    else :func:`sharpness_lanczos`. NaN where the Hessian is not finite."""
     d = x.shape[0]
     if d <= max(64, n_iter):
         H = np.empty((d, d))
@@ -172,10 +175,23 @@ def sharpness(x, p, n_iter):
         if not np.all(np.isfinite(H)):
             return np.nan
         return np.linalg.eigvalsh(H)[d - 1]
+    return sharpness_lanczos(x, p, n_iter)
+
+
+@njit
+def sharpness_lanczos(x, p, n_iter):
+    """The top Ritz value of :func:`lanczos` stopped at a residual bound of
+    SHARPNESS_TOL times its size (the eigenvalue is then within that bound), or at an
+    invariant subspace (exact), or after min(d, max(8 n_iter, 160)) steps (documented
+    cap; not reached on the shipped workloads). NaN where a product is not finite.
+    :func:`sharpness` for d > max(64, n_iter); callers that know d is that large call
+    it directly, which spares compiling the dense branch (the whole Hessian)."""
+    d = x.shape[0]
     cap = min(d, max(8 * n_iter, 160))
     alpha = np.zeros(cap)
     beta = np.zeros(cap)
     m = lanczos(x, p, cap, 0, alpha, beta, SHARPNESS_TOL)
-    if not (np.all(np.isfinite(alpha[:m])) and np.all(np.isfinite(beta[:m]))):
-        return np.nan
+    for i in range(m):
+        if not (math.isfinite(alpha[i]) and math.isfinite(beta[i])):
+            return np.nan
     return _top_ritz(alpha, beta, m)[0]

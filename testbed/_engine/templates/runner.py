@@ -35,7 +35,10 @@ def no_sharpness(x, p, n_iter):
     return np.nan
 
 
-@njit
+# _observe and _one are inlined (Numba IR) into run: Numba re-optimises and recompiles
+# every linked callee at each level of calls, so each level removed saves that share
+# of the cold compile (B4's runner: 6.6 s -> 3.8 s; B1's 2.9 s -> 2.5 s)
+@njit(inline='always')
 def _observe(k, r, x, p, loss, gnorm, xs, coords, sharp, sharp_iters):
     d = x.shape[0]
     gg = np.empty(d)
@@ -48,7 +51,7 @@ def _observe(k, r, x, p, loss, gnorm, xs, coords, sharp, sharp_iters):
         sharp[k, r] = sharpness(x, p, sharp_iters) if math.isfinite(f) else np.nan
 
 
-@njit
+@njit(inline='always')
 def _one(r, X, P, H, Q, seed, r0, n_steps, stride, n_state, n_scalars, coords,
          sharp_iters, loss, gnorm, xs, sharp, status, stop_step, scalars):
     d = X.shape[1]
