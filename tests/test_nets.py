@@ -486,3 +486,36 @@ def test_b4_sam_runs_at_a_small_scale_and_fails_when_the_loss_rises():
         traces={"sharpness": np.ones((3, 1)), "loss": np.array([[0.1], [0.2], [0.3]])},
         status=np.array([BUDGET], np.int8))
     assert b4_sam.check({"steps": 40}, rising)[1]["passed"] is False
+
+
+# --- input gradients (adversarial rules and attacks) -----------------------------------
+@pytest.mark.parametrize("key", list(ARCHS))
+def test_value_grad_inputs_matches_differences_on_the_inputs(key):
+    """value_grad_inputs: the loss and parameter gradient are value_grad_batch's on
+    the same rows, bit for bit, and the input gradient is d f_B / d X: against the
+    complex step of the NumPy twin (exact to rounding; relu's kinks are not met at
+    these points) and against central differences, whose error is truncation
+    O(h^2 f''') ~ 1e-10 plus rounding ~ 1e-16 / h, at h = 1e-5."""
+    from testbed.nets import mlp
+    L, arch, Y, loss = BUILT[key]
+    rng = np.random.default_rng(5)
+    x = nets.init_params(L, 3)
+    idx = np.array([4, 0, 7, 7, 2])
+    Xb = np.ascontiguousarray(X7[idx]).ravel()
+    Yb = np.ascontiguousarray(Y[idx], dtype=float).ravel()
+    g, gx, g_ref = np.empty(L.d), np.empty(Xb.size), np.empty(L.d)
+    f = mlp.value_grad_inputs(x, L.p, Xb, Yb, g, gx)
+    f_ref = mlp.value_grad_batch(x, L.p, idx, g_ref)
+    assert f == f_ref and np.array_equal(g, g_ref)
+    Xs, Ys = np.empty(Xb.size), np.empty(Yb.size)
+    mlp.gather_rows(L.p, idx, Xs, Ys)
+    assert np.array_equal(Xs, Xb) and np.array_equal(Ys, Yb)
+    for _ in range(3):
+        V = rng.standard_normal(Xb.size)
+        cs = twin(x.astype(complex), arch, (Xb + 1e-30j * V).reshape(5, 3), Y[idx],
+                  loss)[0].imag / 1e-30
+        assert abs(gx @ V - cs) <= 1e-12 * max(1.0, abs(cs))
+        h = 1e-5
+        gp = mlp.value_grad_inputs(x, L.p, Xb + h * V, Yb, g, np.empty(Xb.size))
+        gm = mlp.value_grad_inputs(x, L.p, Xb - h * V, Yb, g, np.empty(Xb.size))
+        assert abs(gx @ V - (gp - gm) / (2 * h)) <= 1e-8 * max(1.0, abs(cs))

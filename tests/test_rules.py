@@ -322,6 +322,9 @@ TWIN_TESTS = {
     "sgd_momentum": "test_nets.py::test_sgd_momentum_epochs_and_momentum_match_a_numpy_twin",
     "projected_sgd": "test_claims_meanfield_narrow.py::test_projected_sgd_matches_a_numpy_twin",
     "sam_msharp": "test_sam_msharp_twin_on_a_finite_sum",
+    "fast_at": "test_adversarial_training_twins",
+    "pgd_at": "test_adversarial_training_twins",
+    "fast_bat": "test_adversarial_training_twins",
 }
 
 
@@ -573,3 +576,133 @@ def test_rules_declare_their_hyper_parameters():
         for key, param in module.HYPER.items():
             assert isinstance(param, Param), f"{name}.{key} is not declared with a Param"
             assert param.doc, f"{name}.{key} has no doc"
+
+
+# --- adversarial training: fast_at, pgd_at, fast_bat --------------------------------
+def _softmax_ce(theta, A, Y, W_, b_):
+    """Mean cross-entropy of the linear classifier F = A W^T + b, and its gradients
+    with respect to theta and to A (complex-safe, for the complex step)."""
+    W = theta[W_.offset:W_.offset + W_.size].reshape(W_.shape)
+    F = A @ W.T + theta[b_.offset:b_.offset + b_.size]
+    e = np.exp(F - F.real.max(axis=1, keepdims=True))
+    P = e / e.sum(axis=1, keepdims=True)
+    m = A.shape[0]
+    f = np.sum(np.log(e.sum(axis=1)) + F.real.max(axis=1) - np.sum(Y * F, axis=1)) / m
+    D = (P - Y) / m
+    g = np.zeros_like(theta)
+    g[W_.offset:W_.offset + W_.size] = (D.T @ A).ravel()
+    g[b_.offset:b_.offset + b_.size] = D.sum(axis=0)
+    return f, g, D @ W
+
+
+def _adv_twin(rule, theta, A, Y, pieces, K, seed, r, hyper):
+    """The rule's K steps written from its docstring's equations in NumPy: the batch
+    and the random starts from the same stream, the box [0, 1], the fast_bat cross
+    term (1/(lambda B)) grad_theta[grad_delta S(theta, z) . u] by the complex step in
+    theta (exact; the rule's central difference in the inputs agrees to O(h^2))."""
+    from testbed._engine.rng import uniform
+    W_, b_ = pieces
+    n, n_in = A.shape
+    eps, b = hyper["eps"], hyper["batch"]
+    state = np.empty(4, np.uint64)
+    seed_state(seed, r, state)
+
+    def proj(d, Ab):
+        return np.clip(np.clip(d, -eps, eps) + Ab, 0.0, 1.0) - Ab
+    xs = [theta.copy()]
+    for _ in range(K):
+        perm = np.arange(n)
+        for i in range(b):
+            j = min(i + int(uniform(state) * (n - i)), n - 1)
+            perm[i], perm[j] = perm[j], perm[i]
+        Ab, Yb = A[perm[:b]], Y[perm[:b]]
+
+        def start():
+            u = np.array([uniform(state) for _ in range(b * n_in)]).reshape(b, n_in)
+            return proj(eps * (2 * u - 1), Ab)
+        if rule == "fast_at":
+            d = start() if hyper["rs"] else np.zeros_like(Ab)
+            d = proj(d + hyper["alpha"] * np.sign(_softmax_ce(theta, Ab + d, Yb, W_, b_)[2]), Ab)
+            g = _softmax_ce(theta, Ab + d, Yb, W_, b_)[1]
+        elif rule == "pgd_at":
+            d = start()
+            for _ in range(hyper["k"]):
+                d = proj(d + hyper["alpha"] * np.sign(_softmax_ce(theta, Ab + d, Yb, W_, b_)[2]),
+                         Ab)
+            g = _softmax_ce(theta, Ab + d, Yb, W_, b_)[1]
+        else:
+            rl, lam = hyper["lr_ll"], hyper["lmbda"]
+            z = start()
+            z = proj(z + rl * b * _softmax_ce(theta, Ab + z, Yb, W_, b_)[2], Ab)
+            ds = proj(z + rl * b * _softmax_ce(theta, Ab + z, Yb, W_, b_)[2], Ab)
+            _, g, gA = _softmax_ce(theta, Ab + ds, Yb, W_, b_)
+            inside = (ds > np.maximum(-Ab, -eps) + 1e-7) & (ds < np.minimum(1 - Ab, eps) - 1e-7)
+            u = np.where(inside, b * gA, 0.0)
+            cross = np.array([
+                np.sum(b * _softmax_ce(theta + 1e-30j * e, Ab + z, Yb, W_, b_)[2] * u).imag
+                / 1e-30 for e in np.eye(theta.size)]) / (lam * b)
+            g = g + cross
+        theta = theta - hyper["eta"] * g
+        xs.append(theta.copy())
+    return np.array(xs)
+
+
+def test_adversarial_training_twins():
+    """fast_at (with and without a random start), pgd_at and fast_bat on a linear
+    softmax classifier (inputs in [0, 1]) against NumPy twins drawing the same batches
+    and starts. Agreement to 1e-12 relative, except fast_bat (1e-8: its cross term is
+    a central difference at h = 1e-4, truncation O(h^2) = 1e-8 times a third
+    derivative of order 0.1 and 1/lambda = 2, over 6 steps, against the twin's exact
+    complex step)."""
+    from testbed import nets
+    from testbed.nets import Dense, layout
+    rng = np.random.default_rng(4)
+    n, n_in, k = 12, 3, 3
+    A = rng.uniform(0.0, 1.0, (n, n_in))
+    A[:, 0] = np.where(A[:, 0] < 0.3, 0.0, A[:, 0])          # pixels at the box's edge
+    Y = np.eye(k)[rng.integers(0, k, n)]
+    arch = [Dense(n_in, k, act="identity")]
+    L = nets.network(arch, A, Y, "ce")
+    pieces = {p.name: p for p in layout.layout(arch)}
+    pieces = (pieces["layer0.W"], pieces["layer0.b"])
+    X0 = rng.normal(size=(2, L.d))
+    K, seed = 6, 9
+    cases = [("fast_at", {"eta": 0.5, "eps": 0.2, "alpha": 0.25, "batch": 5, "rs": 1}, 1e-12),
+             ("fast_at", {"eta": 0.5, "eps": 0.2, "alpha": 0.2, "batch": 5, "rs": 0}, 1e-12),
+             ("pgd_at", {"eta": 0.5, "eps": 0.2, "alpha": 0.1, "k": 3, "batch": 5}, 1e-12),
+             ("fast_bat", {"eta": 0.5, "eps": 0.2, "lr_ll": 0.05, "lmbda": 0.5, "batch": 5},
+              1e-8)]
+    for rule, hyper, tol in cases:
+        res = testbed.run(L, rule, X0, K, seed=seed, coords=tuple(range(L.d)),
+                          observe=("loss",), **hyper)
+        for r in range(2):
+            twin = _adv_twin(rule, X0[r], A, Y, pieces, K, seed, r, hyper)
+            err = np.max(np.abs(res.traces["coords"][:, :, r] - twin)) / np.max(np.abs(twin))
+            assert err <= tol, (rule, hyper, err)
+    # the cross term matters here (the twin without it is far off) and H is mixed
+    off = testbed.run(L, "fast_bat", X0, K, seed=seed, **{**cases[3][1], "lmbda": np.inf})
+    assert np.max(np.abs(off.x - res.x)) > 1e-3
+    assert np.all((0.0 < res.scalars) & (res.scalars < 1.0))
+
+
+def test_adversarial_rules_refuse_bad_hyper_parameters():
+    from testbed import nets
+    from testbed.errors import TestbedError
+    from testbed.nets import Dense
+    L = nets.network([Dense(2, 2, act="identity")], np.full((4, 2), 0.5), np.eye(2)[[0, 1, 0, 1]],
+                     "ce")
+    base = {"fast_at": {"eta": 0.1, "eps": 0.1, "alpha": 0.1, "batch": 2},
+            "pgd_at": {"eta": 0.1, "eps": 0.1, "alpha": 0.1, "k": 2, "batch": 2},
+            "fast_bat": {"eta": 0.1, "eps": 0.1, "lr_ll": 0.1, "batch": 2}}
+    for rule, hyper in base.items():
+        for key, bad in (("eps", -0.1), ("batch", 0), ("batch", 1.5), ("span", 0.0)) + (
+                (("alpha", -1.0),) if "alpha" in hyper else (("lr_ll", -1.0),)):
+            with pytest.raises(TestbedError, match=key):
+                testbed.run(L, rule, np.zeros(L.d), 2, **{**hyper, key: bad})
+    with pytest.raises(TestbedError, match="k"):
+        testbed.run(L, "pgd_at", np.zeros(L.d), 2, **{**base["pgd_at"], "k": 0})
+    with pytest.raises(TestbedError, match="lmbda"):
+        testbed.run(L, "fast_bat", np.zeros(L.d), 2, **{**base["fast_bat"], "lmbda": 0.0})
+    with pytest.raises(TestbedError, match="value_grad_inputs"):
+        testbed.run(testbed.landscape("strict_saddle", d=3), "fast_at", np.zeros(3), 2,
+                    **base["fast_at"])

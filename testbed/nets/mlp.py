@@ -5,7 +5,10 @@ The kernel contract of :class:`testbed.Landscape` holds: ``value_grad(x, p, g) -
 ``hvp(x, p, v, out)`` with ``hvp_prepare`` / ``hvp_prepared`` (the Hessian is derived
 from them by the oracle), and, since the loss is a finite sum
 :math:`f = \frac{1}{n} \sum_j f_j` over samples, ``value_grad_batch(x, p, idx, g) ->
-f_B`` (the mean over the samples ``idx``) and ``n_samples(p)``. One kernel module
+f_B`` (the mean over the samples ``idx``) and ``n_samples(p)``; for adversarial
+training and attacks, ``value_grad_inputs(x, p, Xb, Yb, g, gx) -> f_B`` on a batch of
+inputs of the caller's (its gradient with respect to the inputs into gx, by the same
+backward pass carried through the first block). One kernel module
 serves every architecture (the architecture is read from p), so all networks share
 one compiled oracle and one compiled runner per update rule.
 
@@ -600,7 +603,10 @@ def _loss(code, F, Y, m, k, scale, D):
 
 
 @njit
-def _value_grad(x, p, src, s0, Y, y0, m, g):
+def _value_grad(x, p, src, s0, Y, y0, m, g, gx, inputs):
+    """The mean loss of the m inputs src[s0:] against Y[y0:], its parameter gradient
+    into g and, when ``inputs``, its gradient with respect to the inputs into
+    gx[0:m n_in] (the adjoint carried through block 0 as through the others)."""
     off, T, adj, total = _plan(p, m, 3, False)
     ws = np.empty(total)
     _forward(x, p, src, s0, m, ws, off)
@@ -622,20 +628,22 @@ def _value_grad(x, p, src, s0, Y, y0, m, g):
             gemm(True, False, n_o, n_i, m, 1.0, ws, dz, H, h0, 0.0, g, po)
             if bias:
                 _colsum(ws[dz:dz + mn], m, n_o, g[po + n_o * n_i:po + n_o * n_i + n_o], False)
-            if l > 0:
+            if l > 0 or inputs:
+                out, o0 = (ws, nxt) if l > 0 else (gx, 0)
                 beta = 0.0
                 if kind == RESIDUAL:
-                    _copy(ws, nxt, ws, cur, mi)
+                    _copy(out, o0, ws, cur, mi)
                     beta = 1.0
-                gemm(False, False, m, n_i, n_o, 1.0, ws, dz, x, po, beta, ws, nxt)
+                gemm(False, False, m, n_i, n_o, 1.0, ws, dz, x, po, beta, out, o0)
         else:
             aff = kind == NORM_AFFINE
             if aff:
                 _colsum_prod(ws[cur:cur + mn], ws[z0:z0 + mn], m, n_o, g[po:po + n_o], False)
                 _colsum(ws[cur:cur + mn], m, n_o, g[po + n_o:po + 2 * n_o], False)
-            if l > 0:
+            if l > 0 or inputs:
+                out, o0 = (ws, nxt) if l > 0 else (gx, 0)
                 _ln_adjoint(ws[cur:cur + mn], x[po:po + n_o], aff, ws[z0:z0 + mn],
-                            ws[off[3, l]:off[3, l] + m], m, n_o, ws[nxt:nxt + mi])
+                            ws[off[3, l]:off[3, l] + m], m, n_o, out[o0:o0 + mi])
         cur, nxt = nxt, cur
     return f
 
@@ -643,7 +651,7 @@ def _value_grad(x, p, src, s0, Y, y0, m, g):
 @njit
 def value_grad(x, p, g):
     """The full-batch loss f(x); its gradient is written into g."""
-    return _value_grad(x, p, p, int(p[7]), p, int(p[8]), int(p[1]), g)
+    return _value_grad(x, p, p, int(p[7]), p, int(p[8]), int(p[1]), g, g, False)
 
 
 @njit
@@ -665,17 +673,38 @@ def value_grad_batch(x, p, idx, g):
     """The mean loss over the samples ``idx`` (indices in 0..n-1, repeats allowed) and
     its gradient (written into g)."""
     m = idx.shape[0]
+    Xb = np.empty(m * int(p[2]))
+    Yb = np.empty(m * int(p[3]))
+    gather_rows(p, idx, Xb, Yb)
+    return _value_grad(x, p, Xb, 0, Yb, 0, m, g, g, False)
+
+
+@njit
+def value_grad_inputs(x, p, Xb, Yb, g, gx):
+    """The mean loss over the m rows of a batch of inputs and targets, with its
+    gradients with respect to the parameters (into g) and to the inputs (into gx).
+
+    ``Xb`` holds the m inputs row-major, flat (length m n_in, n_in = p[2]); ``Yb`` the
+    targets, flat (m k); ``gx`` (length m n_in) receives d f_B / d Xb, the gradient of
+    the *mean* loss (the gradient of the summed loss of sample j is m gx[j]). The inputs
+    need not be the landscape's own: adversarial rules and attacks perturb them."""
+    n_in = int(p[2])
+    m = Xb.shape[0] // n_in
+    return _value_grad(x, p, Xb, 0, Yb, 0, m, g, gx, True)
+
+
+@njit
+def gather_rows(p, idx, Xb, Yb):
+    """Xb, Yb (flat, row-major) = the inputs and targets of the samples ``idx`` of the
+    data packed in p (the batch of :func:`value_grad_batch`)."""
     n_in = int(p[2])
     k = int(p[3])
     x0 = int(p[7])
     y0 = int(p[8])
-    Xb = np.empty(m * n_in)
-    Yb = np.empty(m * k)
-    for i in range(m):
+    for i in range(idx.shape[0]):
         j = idx[i]
         _copy(Xb, i * n_in, p, x0 + j * n_in, n_in)
         _copy(Yb, i * k, p, y0 + j * k, k)
-    return _value_grad(x, p, Xb, 0, Yb, 0, m, g)
 
 
 @njit

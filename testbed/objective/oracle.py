@@ -25,8 +25,8 @@ from ..errors import TestbedError
 from .symbolic import printer
 
 KERNEL_NAMES = ("value", "value_grad", "hessian", "hvp", "hvp_prepare", "hvp_prepared")
-PASS_THROUGH = ("value_grad_batch", "n_samples", "lane", "lane_exact", "lane_params",
-                "lane_rows")
+PASS_THROUGH = ("value_grad_batch", "value_grad_inputs", "n_samples", "lane", "lane_exact",
+                "lane_params", "lane_rows")
 
 _MODULES: dict = {}
 

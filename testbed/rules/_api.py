@@ -18,7 +18,9 @@ into a generated module, see :mod:`testbed._codegen`), where these names are bou
 
 - ``value_grad(x, p, g) -> f``, ``hessian(x, p, H)``, ``hvp(x, p, v, out)``: the
   landscape's oracle; on finite sums also ``value_grad_batch(x, p, idx, g) -> f_B``
-  and ``n_samples(p)``;
+  and ``n_samples(p)``, and on the networks of :mod:`testbed.nets`
+  ``value_grad_inputs(x, p, Xb, Yb, g, gx) -> f_B`` (the mean loss on a batch of
+  inputs Xb, flat row-major, with its input gradient into gx);
 - ``project(x, q)``: the projection chosen for the run (identity by default);
 - ``normal(rng)``, ``uniform(rng)``, ``uniform_ball(rng, out, radius)``: the replica's
   random stream (:mod:`testbed._rng`); ``np`` and ``math``.
@@ -38,4 +40,4 @@ def _bound_at_compile_time(*args):
 
 
 value_grad = hessian = hvp = project = _bound_at_compile_time
-value_grad_batch = n_samples = _bound_at_compile_time
+value_grad_batch = n_samples = value_grad_inputs = _bound_at_compile_time

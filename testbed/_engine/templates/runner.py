@@ -27,6 +27,7 @@ def _unbound(*args):
 
 
 value_grad = hessian = hvp = sharpness = value_grad_batch = n_samples = _unbound
+value_grad_inputs = _unbound
 init = step = event = project = _unbound
 
 
