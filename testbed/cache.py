@@ -52,10 +52,10 @@ def _key_params(params: dict) -> dict:
     perturbation and the CPU Numba compiles for (``NUMBA_CPU_NAME=generic`` rounds
     differently from the host)."""
     from .perturb import level
-    return {**params, "code": code_hash(), "perturb": level(), "cpu": _cpu_name()}
+    return {**params, "code": code_hash(), "perturb": level(), "cpu": cpu_name()}
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     """The CPU Numba generates code for: ``$NUMBA_CPU_NAME``, else the host's."""
     import numba
     if numba.config.CPU_NAME:
@@ -106,6 +106,17 @@ def _atomic_write(folder: Path, target: Path, write) -> None:
         raise
 
 
+def lookup(group: str, params: dict) -> dict | None:
+    """The arrays stored under (group, params) if a sound entry made by this code is
+    there, else None; nothing is computed, and a damaged or foreign entry is left in
+    place for :func:`cached` to replace."""
+    path = results_dir() / group / f"{key_of(params)}.npz"
+    if not path.exists():
+        return None
+    data, _ = _load(path, path.with_suffix(".json"), _key_params(params))
+    return data
+
+
 def cached(group: str, params: dict, compute) -> dict:
     """``compute()`` -> dict of arrays, stored under (group, params) unless a sound
     entry is present; a damaged one is reported (a warning) and recomputed."""
@@ -128,4 +139,5 @@ def cached(group: str, params: dict, compute) -> dict:
     _atomic_write(folder, meta_path, lambda fh: fh.write(json.dumps(meta, indent=1).encode()))
     return data
 
-__all__ = ["cached", "code_hash", "ensure_writable", "key_of", "results_dir"]
+__all__ = ["cached", "code_hash", "cpu_name", "ensure_writable", "key_of", "lookup",
+           "results_dir"]

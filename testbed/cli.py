@@ -1,4 +1,4 @@
-"""The ``testbed`` command: list, check, figures, verify, bench.
+"""The ``testbed`` command: list, check, figures, verify, sweep, bench.
 
 Every failure the user can cause (an unknown name, bad input) ends in one line
 ``testbed: error: ...`` and exit status 2; a claim that fails its check, or a landscape
@@ -193,6 +193,26 @@ def cmd_verify(args) -> int:
     return 1 if failed or problems else 0
 
 
+def cmd_sweep(args) -> int:
+    from .cache import results_dir
+    from .sweep import sweep
+    try:
+        result = sweep(args.experiment, args.grid, seeds=args.seeds, scale=args.scale,
+                       scheduler=args.scheduler, fallback_local=args.fallback_local,
+                       workers=args.workers, out=args.out, progress=not args.quiet,
+                       timeout=args.timeout)
+    except KeyboardInterrupt:
+        print(f"testbed: interrupted; every finished task is kept in {results_dir()}/: run "
+              f"the same command again to resume", file=sys.stderr)
+        return 130
+    for f in result.failures:
+        print(f"FAILED task {f['task']} ({f['point']}, seed {f['seed']}): {f['reason']}")
+    paths = [p for p in (result.tasks_path, result.replicas_path, result.grid_path) if p]
+    print(f"{result.info['finished']}/{result.info['tasks']} tasks finished; results: "
+          + ", ".join(map(str, paths)))
+    return 1 if result.failures else 0
+
+
 def cmd_bench(args) -> int:
     from .bench import run_all, table
     report = run_all(args.name or None, threads=args.threads, seed=args.seed)
@@ -244,6 +264,32 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_verify)
+    s = sub.add_parser("sweep", parents=[folder],
+                       help="run an experiment over a parameter grid, task by task, locally "
+                            "or on a Dask cluster (testbed.sweep)")
+    s.add_argument("experiment",
+                   help="a claim id, 'module:function' or 'path/file.py:function'")
+    s.add_argument("--grid", nargs="+", default=[], metavar="NAME=VALUES",
+                   help="axes: 'min:max:num', 'a,b,c' or one value, e.g. d=10:100:4 "
+                        "eta=0.1,0.2")
+    s.add_argument("--seeds", default=None,
+                   help="'start:stop' (range), 'a,b,c' or one integer (default: the "
+                        "claim scale's seed, else 0)")
+    s.add_argument("--scale", choices=SCALES, default="quick",
+                   help="the claim scale the parameters start from (default quick)")
+    s.add_argument("--out", default=None, help="folder of the tables (default "
+                                               "sweeps/<experiment>)")
+    s.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="a Dask scheduler, e.g. tcp://host:8786 (default "
+                        "$TESTBED_SCHEDULER; none: a local process pool)")
+    s.add_argument("--fallback-local", action="store_true",
+                   help="run locally if the scheduler does not answer")
+    s.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                   help="how long to wait for the scheduler to answer (default 5)")
+    s.add_argument("--workers", type=int, default=None,
+                   help="local pool size (default: the CPU count; 0: in this process)")
+    s.add_argument("--quiet", action="store_true", help="no progress lines")
+    s.set_defaults(func=cmd_sweep)
     s = sub.add_parser("bench", help="run the standard benchmark workloads (all, or B1 B2 ...), "
                                      "each against its bound on this machine")
     s.add_argument("name", nargs="*", help="workloads to run (default: every one)")

@@ -63,7 +63,10 @@ PUBLIC = {
     "testbed.perturb": ["ENV", "MAX_LEVEL", "inputs", "level", "validate"],
     "testbed.result": ["Result"],
     "testbed.ensemble": ["OBSERVABLES", "check_seed", "run", "threads_used"],
-    "testbed.cache": ["cached", "code_hash", "ensure_writable", "key_of", "results_dir"],
+    "testbed.cache": ["cached", "code_hash", "cpu_name", "ensure_writable", "key_of", "lookup",
+                      "results_dir"],
+    "testbed.sweep": ["SCHEDULER_ENV", "Sweep", "load", "parse_axis", "parse_grid",
+                      "parse_seeds", "sweep"],
 }
 # the modules `import testbed` puts in the package root besides the public names
 ROOT_MODULES = {"ensemble", "errors", "events", "objective", "perturb", "projections",

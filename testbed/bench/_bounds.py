@@ -125,8 +125,9 @@ def machine() -> dict:
     import os
     import platform
 
-    import llvmlite.binding
     from threadpoolctl import threadpool_info
+
+    from ..cache import cpu_name
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:
@@ -134,7 +135,7 @@ def machine() -> dict:
                          if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return {"cpu": model, "numba_cpu": llvmlite.binding.get_host_cpu_name(),
+    return {"cpu": model, "numba_cpu": cpu_name(),
             "cores": os.cpu_count(), "python": platform.python_version(),
             "blas": [f"{i.get('internal_api')} {i.get('version')}" for i in threadpool_info()
                      if i.get("user_api") == "blas"]}
