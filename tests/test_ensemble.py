@@ -269,6 +269,28 @@ def test_sharpness_after_the_run_equals_the_in_run_observer(monkeypatch):
     assert np.isfinite(after.traces["sharpness"][:, :2]).all()
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
+@pytest.mark.parametrize("eta", [0.05, 1e3])
+def test_sharpness_alongside_the_run_equals_the_in_run_observer(monkeypatch, eta):
+    """N = 1 < threads: the spare thread computes the sharpness of recorded iterates
+    while the run goes on; the values equal those computed after the run (1 thread)
+    and inside the runner, bit for bit, NaN after a divergence included."""
+    from testbed._engine import runner as _runner
+    L = testbed.landscape("quadratic", d=80)      # eta = 1e3 overflows near step 100
+    x0 = np.random.default_rng(1).standard_normal(80)
+    kw = dict(eta=eta, stride=4, observe=("loss", "sharpness"), sharpness_iters=12)
+    alongside = testbed.run(L, "gd", x0, 200, threads=2, **kw)
+    after = testbed.run(L, "gd", x0, 200, threads=1, **kw)
+    monkeypatch.setattr(_runner, "SHARPNESS_AFTER_BYTES", -1)
+    inside = testbed.run(L, "gd", x0, 200, threads=2, **kw)
+    for other in (after, inside):
+        for k in ("loss", "sharpness"):
+            np.testing.assert_array_equal(alongside.traces[k], other.traces[k])
+    finite = np.isfinite(alongside.traces["loss"][:, 0])
+    assert np.isfinite(alongside.traces["sharpness"][finite, 0]).all()
+    assert finite.all() == (eta < 1)
+
+
 def test_nan_params_are_refused(quad):
     with pytest.raises(TestbedError, match="params contain NaN"):
         testbed.run(quad, "gd", np.ones(3), 5, n=2, eta=0.1,

@@ -12,9 +12,11 @@ projection are bound; the names the rule module itself defines and its functions
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import numbers
+import time
 
 import numba
 import numpy as np
@@ -112,14 +114,21 @@ def execute(job: Job):
     status = np.zeros(N, np.int8)
     stop_step = np.zeros(N, np.int64)
     X = job.X
+    progress = np.zeros(N, np.int64)
+    args = (X, job.P, job.H, job.event.params, job.seed, job.offset, job.steps, job.stride,
+            job.rule.STATE, job.rule.SCALARS, coords, job.sharpness_iters, loss, gnorm, xs,
+            sharp, status, stop_step, scalars, progress)
     with threads_used(job.threads, N):
-        parallel.over_range(kernel.run, N, numba.get_num_threads(), X, job.P, job.H,
-                            job.event.params, job.seed, job.offset, job.steps, job.stride,
-                            job.rule.STATE, job.rule.SCALARS, coords, job.sharpness_iters,
-                            loss, gnorm, xs, sharp, status, stop_step, scalars)
+        threads = numba.get_num_threads()
+        if after and N < threads:
+            _run_with_sharpness_alongside(kernel, oracle, job, args, threads, xs, loss, sharp,
+                                          progress)
+        else:
+            parallel.over_range(kernel.run, N, threads, *args)
+            if after:
+                _sharpness_of_iterates(oracle, xs, loss, job.P, job.sharpness_iters, sharp,
+                                       threads)
     if after:
-        _sharpness_of_iterates(oracle, xs, loss, job.P, job.sharpness_iters, sharp,
-                               job.threads)
         xs = np.ascontiguousarray(xs[:, job.coords, :])
     traces = {k: v for k, v in (("loss", loss), ("grad_norm", gnorm), ("sharpness", sharp))
               if k in job.observe}
@@ -172,11 +181,13 @@ def _sharpness_after(N, d, rows) -> bool:
     return d > 64 and rows * d * N * 8 <= SHARPNESS_AFTER_BYTES
 
 
-def _sharpness_of_iterates(oracle, xs, loss, P, n_iter, out, threads):
-    """out[k, r] = sharpness at the recorded iterate xs[k, :, r] where the runner
-    observed a finite loss (NaN elsewhere, as inside the runner); in threads over the
-    pairs, each with single-threaded BLAS (the kernels release the GIL)."""
-    pairs = np.argwhere(np.isfinite(loss))
+def _sharpness_of_iterates(oracle, xs, loss, P, n_iter, out, threads, pairs=None):
+    """out[k, r] = sharpness at the recorded iterate xs[k, :, r] for the (k, r) in
+    ``pairs`` (default: every one where the runner observed a finite loss; NaN stays
+    elsewhere, as inside the runner); in threads over the pairs, each with
+    single-threaded BLAS (the kernels release the GIL)."""
+    if pairs is None:
+        pairs = np.argwhere(np.isfinite(loss))
     d = xs.shape[1]
     # the branch oracle.sharpness takes at this d, called directly (nothing else compiled)
     sharpness = oracle.sharpness_lanczos if d > max(64, n_iter) else oracle.sharpness
@@ -186,5 +197,37 @@ def _sharpness_of_iterates(oracle, xs, loss, P, n_iter, out, threads):
             p = P[r] if P.shape[0] > 1 else P[0]
             out[k, r] = sharpness(np.ascontiguousarray(xs[k, :, r]), p, n_iter)
     with blas.limit(1):
-        parallel.over_range(work, len(pairs), threads or numba.get_num_threads())
+        parallel.over_range(work, len(pairs), threads)
 
+
+def _run_with_sharpness_alongside(kernel, oracle, job, args, threads, xs, loss, sharp,
+                                  progress):
+    """The run on N < threads threads while the spare threads compute the sharpness of
+    the iterates already recorded (a network's GD steps run on one core; its sharpness
+    observations, Lanczos on HVPs, cost more than the steps and need no step to wait).
+    Observation k of replica r is taken once the runner has recorded k + 2 of them (or
+    finished): its row was written at least a stride of steps earlier. The values are
+    those of the same compiled function on the same iterates, whatever the timing."""
+    N = progress.shape[0]
+    done = np.zeros(loss.shape, np.bool_)
+    spare = threads - N
+
+    def ready(finished):
+        counts = np.full(N, loss.shape[0]) if finished else np.maximum(progress - 1, 0)
+        mask = (np.arange(loss.shape[0])[:, None] < counts[None, :]) & ~done
+        pairs = np.argwhere(mask)
+        done[mask] = True
+        return pairs[np.isfinite(loss[pairs[:, 0], pairs[:, 1]])]
+
+    with blas.limit(1), concurrent.futures.ThreadPoolExecutor(1) as pool:
+        future = pool.submit(parallel.over_range, kernel.run, N, N, *args)
+        while not future.done():
+            pairs = ready(False)
+            if len(pairs):
+                _sharpness_of_iterates(oracle, xs, loss, job.P, job.sharpness_iters, sharp,
+                                       spare, pairs)
+            else:
+                time.sleep(0.002)
+        future.result()
+    _sharpness_of_iterates(oracle, xs, loss, job.P, job.sharpness_iters, sharp, threads,
+                           ready(True))

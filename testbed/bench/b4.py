@@ -17,9 +17,9 @@ progressively until eta * S reaches 2 (about step 500) and then hovers at the ed
 of stability (Cohen et al. 2021).
 
 Parallelism: one network, so the replica loop has nothing to share. The GD steps run
-on one core; the 100 sharpness observations (Lanczos on Hessian-vector products,
-more work than the 2,000 steps) are computed by the engine after the run on the recorded
-iterates, in parallel over the observations (:func:`testbed.ensemble.run`; the values
+on one core while the spare cores compute the sharpness observations (Lanczos on
+Hessian-vector products, more work than the 2,000 steps) of the iterates already
+recorded, the rest once the steps are done (:func:`testbed.ensemble.run`; the values
 equal the in-run observer's bit for bit, tests/test_ensemble.py). BLAS inside the
 kernels runs single-threaded (:func:`testbed.nets.blas_threads`; 2 threads measured
 slower for these 32-wide matrices); the check records the count used.

@@ -7,6 +7,8 @@ the rule's ``step``, observing loss, gradient norm, coordinates and sharpness ev
 (DIVERGED, at the step whose loss was not finite), when the rule says it is done
 (DONE) or when the event fires (EVENT, stop step t + 1). Replica r draws only from
 ``seed_state(seed, r0 + r)``, so results do not depend on the thread count or on N.
+``progress[r]`` counts replica r's observations recorded so far (n_obs once it has
+finished), for a reader in another thread (the sharpness computed alongside the run).
 
 Bound at instantiation (see :mod:`testbed._engine.runner`): the oracle's
 ``value_grad``, ``hessian``, ``hvp``, ``sharpness`` (or :func:`no_sharpness`) and,
@@ -40,7 +42,7 @@ def no_sharpness(x, p, n_iter):
 # every linked callee at each level of calls, so each level removed saves that share
 # of the cold compile (B4's runner: 6.6 s -> 3.8 s; B1's 2.9 s -> 2.5 s)
 @njit(inline='always')
-def _observe(k, r, x, p, loss, gnorm, xs, coords, sharp, sharp_iters):
+def _observe(k, r, x, p, loss, gnorm, xs, coords, sharp, sharp_iters, progress):
     d = x.shape[0]
     gg = np.empty(d)
     f = value_grad(x, p, gg)
@@ -50,11 +52,12 @@ def _observe(k, r, x, p, loss, gnorm, xs, coords, sharp, sharp_iters):
         xs[k, j, r] = x[coords[j]]
     if sharp.shape[0] > k:
         sharp[k, r] = sharpness(x, p, sharp_iters) if math.isfinite(f) else np.nan
+    progress[r] = k + 1
 
 
 @njit(inline='always')
 def _one(r, X, P, H, Q, seed, r0, n_steps, stride, n_state, n_scalars, coords,
-         sharp_iters, loss, gnorm, xs, sharp, status, stop_step, scalars):
+         sharp_iters, loss, gnorm, xs, sharp, status, stop_step, scalars, progress):
     d = X.shape[1]
     x = X[r]
     p = P[r] if P.shape[0] > 1 else P[0]
@@ -70,7 +73,8 @@ def _one(r, X, P, H, Q, seed, r0, n_steps, stride, n_state, n_scalars, coords,
     stop = n_steps
     for t in range(n_steps):
         if t % stride == 0 and t // stride < n_obs:
-            _observe(t // stride, r, x, p, loss, gnorm, xs, coords, sharp, sharp_iters)
+            _observe(t // stride, r, x, p, loss, gnorm, xs, coords, sharp, sharp_iters,
+                     progress)
         f = step(t, x, g, s, c, h, p, rng)
         if not math.isfinite(f):
             st = DIVERGED
@@ -90,16 +94,18 @@ def _one(r, X, P, H, Q, seed, r0, n_steps, stride, n_state, n_scalars, coords,
                 st = DIVERGED
                 break
     if st != DIVERGED and stop % stride == 0 and stop // stride < n_obs:
-        _observe(stop // stride, r, x, p, loss, gnorm, xs, coords, sharp, sharp_iters)
+        _observe(stop // stride, r, x, p, loss, gnorm, xs, coords, sharp, sharp_iters,
+                 progress)
     status[r] = st
     stop_step[r] = stop
     for i in range(n_scalars):
         scalars[r, i] = c[1 + i]
+    progress[r] = n_obs
 
 
 @njit
 def run(lo, hi, X, P, H, Q, seed, r0, n_steps, stride, n_state, n_scalars, coords,
-        sharp_iters, loss, gnorm, xs, sharp, status, stop_step, scalars):
+        sharp_iters, loss, gnorm, xs, sharp, status, stop_step, scalars, progress):
     for r in range(lo, hi):
         _one(np.int64(r), X, P, H, Q, seed, r0, n_steps, stride, n_state, n_scalars, coords,
-             sharp_iters, loss, gnorm, xs, sharp, status, stop_step, scalars)
+             sharp_iters, loss, gnorm, xs, sharp, status, stop_step, scalars, progress)
