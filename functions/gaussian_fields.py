@@ -52,11 +52,13 @@ Cost per point: value and gradient O(K d), Hessian-vector product O(K d), Hessia
 K d^2 multiply-adds in one BLAS dgemm (W^T diag(c) W), then symmetrised exactly.
 The batched evaluator :func:`batch` evaluates many points at once and forms all their
 Hessians in one dgemm over the packed upper triangles, using the symmetry (half the
-multiply-adds) -- the path testbed.critical and benchmark B3 take.
+multiply-adds), cut into column blocks that threads share; its table of feature
+products is kept per field -- the path testbed.critical and benchmark B3 take.
 """
+import decimal
 import math
+import types
 import warnings
-import weakref
 
 import numpy as np
 
@@ -197,111 +199,208 @@ def unpack(p, d):
 
 # -- batched evaluation (many points at once, NumPy + BLAS) -------------------------------
 
-class Batch:
-    """Value, gradient and Hessian of one sampled field at B points at once.
+def _cut(x, bits):
+    """x with its significand cut to ``bits`` bits."""
+    m, e = math.frexp(x)
+    return math.ldexp(math.floor(m * 2.0**bits) / 2.0**bits, e)
 
-    Hessians: vec_upper(H(x)) = -Z^T c(x) with c_k(x) = A_k cos(theta_k(x)) and
-    Z[k, (i, j)] = W_ki W_kj over the d(d+1)/2 pairs i <= j, so the B Hessians are
-    one product C (B x K) @ Z (K x d(d+1)/2): half the multiply-adds of the full
-    products, in a single large dgemm. Z is built once (kept while it fits in
-    ``z_bytes``; else rebuilt per call in blocks of features)."""
 
-    def __init__(self, p, d, z_bytes=256 * 2**20):
-        self.d = d
-        self.K, self.sigma, self.ell, self.A, self.b, self.W = unpack(p, d)
-        self.n_pairs = d * (d + 1) // 2
-        self.block = max(1, min(self.K, int(z_bytes // (8 * self.n_pairs))))
-        self._Z = None
+def _half_pi_parts():
+    """pi/2 = P1 + P2 + P3 (30, 30 and 53 significant bits; Cody & Waite 1980)."""
+    with decimal.localcontext() as ctx:
+        ctx.prec = 70
+        half_pi = decimal.Decimal("1.57079632679489661923132169163975144209858469968755291"
+                                  "0487472296153908")
+        p1 = _cut(float(half_pi), 30)
+        p2 = _cut(float(half_pi - decimal.Decimal(p1)), 30)
+        return p1, p2, float(half_pi - decimal.Decimal(p1) - decimal.Decimal(p2))
 
-    def _z(self, k0, k1):
-        if self.block >= self.K:
-            if self._Z is None:
-                self._Z = _pair_products(self.W)
-            return self._Z
-        return _pair_products(np.ascontiguousarray(self.W[k0:k1]))
 
-    def theta(self, X):
-        return X @ self.W.T + self.b
-
-    def value_grad(self, X):
-        """F (B,), G (B, d)."""
-        T = self.theta(X)
-        F = np.cos(T) @ self.A
-        G = -(np.sin(T) * self.A) @ self.W
-        return F, G
-
-    def prepare(self):
-        """Build the product table now (before threads share it), if it is kept."""
-        if self.block >= self.K:
-            self._z(0, self.K)
-
-    def hessian(self, X):
-        """Hessians (B, d, d), exactly symmetric."""
-        X = np.atleast_2d(X)
-        return self._hess_from_c(np.cos(self.theta(X)) * self.A)
-
-    def value_grad_hessian(self, X):
-        T = self.theta(X)
-        C = np.cos(T) * self.A
-        G = -(np.sin(T) * self.A) @ self.W
-        return C.sum(axis=1), G, self._hess_from_c(C)
-
-    def _hess_from_c(self, C):
-        B = C.shape[0]
-        U = np.zeros((B, self.n_pairs))
-        for k0 in range(0, self.K, self.block):
-            k1 = min(self.K, k0 + self.block)
-            if k0 == 0:
-                np.dot(C[:, k0:k1], self._z(k0, k1), out=U)
-            else:
-                U += C[:, k0:k1] @ self._z(k0, k1)
-        H = np.empty((B, self.d, self.d))
-        _fill_symmetric(U, H)
-        return H
+_P1, _P2, _P3 = _half_pi_parts()
+_TWO_OVER_PI = 2.0 / math.pi
+_REDUCE_MAX = 2.0**20              # |theta| up to which n * P1, n * P2 are exact
+_SIN = tuple((-1.0)**n / math.factorial(2 * n + 1) for n in range(1, 9))
+_COS = tuple((-1.0)**n / math.factorial(2 * n) for n in range(1, 10))
 
 
 @njit
-def _pair_products(W):
-    """Z[k, m] = W[k, i] W[k, j] over the pairs i <= j in row-major upper order."""
+def _sincos(T, A, C, S):
+    """C = A cos(T), S = A sin(T) (A scales the columns). theta = n pi/2 + y with
+    n = round(2 theta / pi) and |y| <= pi/4 (Cody-Waite reduction, exact for
+    |theta| <= 2^20), sin y and cos y by their Taylor series to y^17 and y^18
+    (truncation below 1e-19 on |y| <= pi/4), then the quadrant n mod 4: within an ulp
+    of libm, in a loop the compiler vectorises. Larger or non-finite theta: libm."""
+    B, K = T.shape
+    for r in range(B):
+        for k in range(K):
+            t = T[r, k]
+            x = t if abs(t) <= _REDUCE_MAX else 0.0
+            n = math.floor(x * _TWO_OVER_PI + 0.5)
+            y = ((x - n * _P1) - n * _P2) - n * _P3
+            z = y * y
+            ps = _SIN[7]
+            for c in _SIN[6::-1]:
+                ps = c + z * ps
+            pc = _COS[8]
+            for c in _COS[7::-1]:
+                pc = c + z * pc
+            s = y + y * z * ps
+            c = 1.0 + z * pc
+            q = n - 4.0 * math.floor(0.25 * n)            # quadrant 0..3
+            odd = q == 1.0 or q == 3.0
+            sv = c if odd else s
+            cv = s if odd else c
+            S[r, k] = A[k] * (-sv if q >= 2.0 else sv)
+            C[r, k] = A[k] * (-cv if q == 1.0 or q == 2.0 else cv)
+        for k in range(K):
+            t = T[r, k]
+            if not abs(t) <= _REDUCE_MAX:
+                C[r, k] = A[k] * np.cos(t)
+                S[r, k] = A[k] * np.sin(t)
+
+
+@njit
+def _pair(m, d):
+    """(i, j): the m-th pair i <= j in row-major upper order."""
+    i = 0
+    while m >= d - i:
+        m -= d - i
+        i += 1
+    return i, i + m
+
+
+@njit
+def _pair_block(W, m0, m1):
+    """Z[k, m - m0] = W[k, i] W[k, j] over the pairs m0 <= m < m1."""
     K, d = W.shape
-    Z = np.empty((K, d * (d + 1) // 2))
+    Z = np.empty((K, m1 - m0))
+    i0, j0 = _pair(m0, d)
     for k in range(K):
-        m = 0
-        for i in range(d):
-            wi = W[k, i]
-            for j in range(i, d):
-                Z[k, m] = wi * W[k, j]
-                m += 1
+        i, j = i0, j0
+        for m in range(m1 - m0):
+            Z[k, m] = W[k, i] * W[k, j]
+            j += 1
+            if j == d:
+                i += 1
+                j = i
     return Z
 
 
 @njit
-def _fill_symmetric(U, H):
-    """H[r] = -(the symmetric matrix whose packed upper triangle is U[r])."""
-    B, d = H.shape[0], H.shape[1]
+def _fill_block(U, H, m0):
+    """H[r, i, j] = H[r, j, i] = -U[r, m - m0] over the pairs m0 <= m < m0 + n."""
+    B, n = U.shape
+    d = H.shape[1]
+    i0, j0 = _pair(m0, d)
     for r in range(B):
-        m = 0
-        for i in range(d):
-            for j in range(i, d):
-                v = -U[r, m]
-                H[r, i, j] = v
-                H[r, j, i] = v
-                m += 1
+        i, j = i0, j0
+        for m in range(n):
+            v = -U[r, m]
+            H[r, i, j] = v
+            H[r, j, i] = v
+            j += 1
+            if j == d:
+                i += 1
+                j = i
 
 
-_LAST = [None, None, None]     # (weak reference to p, d, Batch): the last evaluator
+COLS = 1280      # at most this many pairs (i, j) per block of the Hessian product
+ROWS = 32        # points per task of the value and gradient
+_SERIAL = types.SimpleNamespace(map=map)
+
+
+class Batch:
+    """Value, gradient and Hessian of one sampled field at B points at once.
+
+    With Theta = X W^T + b (B x K), C = A cos(Theta) and S = A sin(Theta)
+    (:func:`_sincos`): f = C 1 and grad f = -S W. Hessians: vec_upper(H(x)) =
+    -Z^T c(x) with Z[k, (i, j)] = W_ki W_kj over the d(d+1)/2 pairs i <= j, so the B
+    Hessians are one product C (B x K) @ Z (K x d(d+1)/2): half the multiply-adds of
+    the full products. The pairs are cut into fixed blocks of at most ``COLS``
+    columns, each its own product and symmetric fill; a thread pool given to the
+    methods (any object with ``map``, as a ``concurrent.futures`` executor) runs the
+    blocks, and chunks of ``ROWS`` points for value and gradient, in parallel. Every
+    block of the table is read once per call, and the result is the same whatever
+    the number of threads. Z is built once and kept while it fits in ``z_bytes``;
+    else each block is rebuilt per call (each at most ``z_bytes``). The evaluator
+    keeps its own copy of ``p``, the parameters its table belongs to."""
+
+    pooled = True      # the methods take a pool: testbed.critical passes its own
+
+    def __init__(self, p, d, z_bytes=256 * 2**20):
+        self.p = np.array(p, dtype=float)
+        self.d = d
+        self.K, self.sigma, self.ell, self.A, self.b, self.W = unpack(self.p, d)
+        self.n_pairs = d * (d + 1) // 2
+        self.kept = 8 * self.K * self.n_pairs <= z_bytes
+        width = COLS if self.kept else max(1, min(COLS, z_bytes // (8 * self.K)))
+        edges = np.linspace(0, self.n_pairs, -(-self.n_pairs // width) + 1).round()
+        self.blocks = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+        self._Z = None
+
+    def prepare(self):
+        """Build the product table now (before threads share it), if it is kept."""
+        if self.kept and self._Z is None:
+            self._Z = [_pair_block(self.W, m0, m1) for m0, m1 in self.blocks]
+
+    def _table(self, t):
+        if self.kept:
+            return self._Z[t]
+        return _pair_block(self.W, *self.blocks[t])
+
+    def _first(self, X, pool):
+        """F (B,), G (B, d) and C (B, K), in chunks of ROWS points."""
+        B = X.shape[0]
+        F, G, C = np.empty(B), np.empty((B, self.d)), np.empty((B, self.K))
+
+        def chunk(r0):
+            r1 = min(B, r0 + ROWS)
+            T = X[r0:r1] @ self.W.T
+            T += self.b
+            S = np.empty_like(T)
+            _sincos(T, self.A, C[r0:r1], S)
+            F[r0:r1] = C[r0:r1].sum(axis=1)
+            np.negative(S @ self.W, out=G[r0:r1])
+
+        list((pool or _SERIAL).map(chunk, range(0, B, ROWS)))
+        return F, G, C
+
+    def value_grad(self, X, pool=None):
+        """F (B,), G (B, d)."""
+        F, G, _ = self._first(np.atleast_2d(np.asarray(X, dtype=float)), pool)
+        return F, G
+
+    def value_grad_hessian(self, X, pool=None):
+        """F (B,), G (B, d), H (B, d, d) exactly symmetric."""
+        F, G, C = self._first(np.atleast_2d(np.asarray(X, dtype=float)), pool)
+        self.prepare()
+        H = np.empty((C.shape[0], self.d, self.d))
+
+        def block(t):
+            _fill_block(C @ self._table(t), H, self.blocks[t][0])
+
+        list((pool or _SERIAL).map(block, range(len(self.blocks))))
+        return F, G, H
+
+    def hessian(self, X, pool=None):
+        """Hessians (B, d, d), exactly symmetric."""
+        return self.value_grad_hessian(X, pool)[2]
+
+
+_LAST = [None]     # the last evaluator, with its product table (one entry: it can be large)
 
 
 def batch(p, d):
     """The batched evaluator (:class:`Batch`) of a packed field (testbed.critical
     uses it when the kernel module offers it). The last one is kept, with its product
-    table, until another parameter vector is evaluated (one entry: the table can be
-    large)."""
-    ref, d0, ev = _LAST
-    if ref is not None and ref() is p and d0 == d:
-        return ev
-    ev = Batch(p, d)
-    _LAST[:] = [weakref.ref(p), d, ev]
+    table, and returned again for a parameter vector equal to its own, element by
+    element (a copy of ``p`` reuses it; a ``p`` changed in place does not), until
+    another field is evaluated."""
+    p = np.asarray(p, dtype=float)
+    ev = _LAST[0]
+    if not (ev is not None and ev.d == d and ev.p.shape == p.shape
+            and np.array_equal(ev.p, p)):
+        ev = _LAST[0] = Batch(p, d)
     return ev
 
 

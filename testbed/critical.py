@@ -8,7 +8,8 @@ r"""Critical points of every index: search, polish, classify, deduplicate.
 All starts ``X0`` (B, d) advance together; each iteration evaluates the gradients and
 Hessians of all live points at once (a landscape's kernel module may offer a batched
 evaluator ``batch(p, d)``, as ``functions/gaussian_fields.py`` does: one BLAS product
-for all Hessians; otherwise the compiled per-point oracle is called point by point).
+for all Hessians, in column blocks; otherwise the compiled per-point oracle is called
+point by point).
 The methods, with :math:`g = \nabla f` and
 :math:`H = \nabla^2 f = Q \operatorname{diag}(\lambda) Q^T` at the current point:
 
@@ -47,14 +48,20 @@ After the search, points with :math:`\lVert g \rVert <` ``polish_below`` get up 
 deduplicated: a point within ``dedup`` (Euclidean) of one already kept, scanning in
 order of energy, is dropped.
 
-Threads: the starts are split into ``threads`` groups (default: Numba's thread
-count) that advance in parallel Python threads, each with single-threaded BLAS; on a
-shared machine this degrades gracefully where multi-threaded BLAS spin-waits.
+Threads: every iteration's work is cut into fixed tasks that a pool of ``threads``
+Python threads (default: Numba's thread count) shares, each with single-threaded BLAS:
+chunks of points for evaluations and steps (:data:`ROWS`), and the batched evaluator's
+own blocks (all points times one block of its product table, so the table is read
+once per iteration). The tasks do not depend on the thread count, so neither do the
+results; on a shared machine the pool degrades gracefully (a busy core takes fewer
+tasks) where multi-threaded BLAS spin-waits.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import types
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -65,6 +72,36 @@ from .rules._linalg import newton_steps, spectral_steps
 
 #: The search methods of :func:`search` and :func:`find`.
 METHODS = ("newton", "lm", "sfn", "index", "gd")
+
+#: Points per task when the threads share per-point work: at least ROWS, and at least
+#: CHUNK_WORK / d^2 in dimension d (small problems: fewer, larger tasks). Fixed by d, so
+#: the results do not depend on the thread count.
+ROWS = 8
+CHUNK_WORK = 2**14
+
+_SERIAL = types.SimpleNamespace(map=map)
+
+
+def _by_rows(pool, fn, *arrays):
+    """``fn`` over chunks of rows of ``arrays`` (the first is (B, d); see ROWS), run by
+    ``pool``; the results (arrays or tuples of arrays) stacked in row order."""
+    n, d = arrays[0].shape[:2]
+    rows = max(ROWS, CHUNK_WORK // max(1, d * d))
+    if n <= rows:
+        return fn(*arrays)
+    parts = list(pool.map(lambda r: fn(*(a[r:r + rows] for a in arrays)),
+                          range(0, n, rows)))
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate(p) for p in zip(*parts))
+    return np.concatenate(parts)
+
+
+def _evaluate(ev, name, X, pool):
+    """``ev.value_grad`` or ``ev.value_grad_hessian`` at the rows of X: split by the
+    evaluator itself where it takes a pool (``pooled``), else in chunks of rows."""
+    if getattr(ev, "pooled", False):
+        return getattr(ev, name)(X, pool)
+    return _by_rows(pool, getattr(ev, name), X)
 
 # -- evaluators --------------------------------------------------------------------------
 
@@ -137,28 +174,35 @@ class Search:
     hessian_evals: int
 
 
-def _step(method, H, G, X, target, eta, damping, rcond, mu):
+def _lm_steps(H, G, mu):
+    M = H @ H
+    diag = np.arange(H.shape[1])
+    M[:, diag, diag] += mu[:, None]
+    return np.linalg.solve(M, np.einsum("rij,rj->ri", H, G)[..., None])[..., 0]
+
+
+def _step(method, H, G, target, damping, rcond, mu, pool):
+    """The step of ``method`` (not capped) at every row, in chunks of rows."""
     if method == "newton":
-        return -newton_steps(H, G, rcond)
+        return -_by_rows(pool, lambda h, g: newton_steps(h, g, rcond), H, G)
     if method == "lm":
-        M = H @ H
-        diag = np.arange(H.shape[1])
-        M[:, diag, diag] += mu[:, None]
-        return -np.linalg.solve(M, np.einsum("rij,rj->ri", H, G)[..., None])[..., 0]
-    if method == "sfn":
-        return -spectral_steps(H, G, np.zeros(len(G), np.int64), damping, rcond)
-    return -spectral_steps(H, G, target, damping, rcond)
+        return -_by_rows(pool, _lm_steps, H, G, mu)
+    if target is None:                    # sfn: ascend no direction
+        target = np.zeros(len(G), np.int64)
+    return -_by_rows(pool, lambda h, g, t: spectral_steps(h, g, t, damping, rcond),
+                     H, G, target)
 
 
-def _run_group(ev, X, method, iters, max_step, gtol, eta, damping, rcond, target, mu0,
-               polish, polish_below):
-    """Advance the starts X of one thread; returns (X, f, |g|, iterations, Hessians)."""
+def _advance(ev, X, method, iters, max_step, gtol, eta, damping, rcond, target, mu0,
+               polish, polish_below, pool):
+    """Advance the starts X, the work of each iteration shared by ``pool``; returns
+    (X, f, |g|, iterations, Hessians)."""
     X = np.array(X, dtype=float, copy=True)
     B, d = X.shape
     live = np.ones(B, bool)
     its = np.zeros(B, np.int64)
     n_hess = 0
-    F, G = ev.value_grad(X)
+    F, G = _evaluate(ev, "value_grad", X, pool)
     gn = np.linalg.norm(G, axis=1)
     mu = np.full(B, float(mu0))
     H = np.empty((B, d, d)) if method == "lm" else None
@@ -172,33 +216,34 @@ def _run_group(ev, X, method, iters, max_step, gtol, eta, damping, rcond, target
         if method == "gd":
             its[idx] += 1
             X[idx] -= _cap(eta * G[idx], max_step)
-            F[idx], G[idx] = ev.value_grad(X[idx])
+            F[idx], G[idx] = _evaluate(ev, "value_grad", X[idx], pool)
             gn[idx] = np.linalg.norm(G[idx], axis=1)
             continue
         if method == "lm":
             new = idx[stale[idx]]
             if new.size:
-                F[new], G[new], H[new] = ev.value_grad_hessian(X[new])
+                F[new], G[new], H[new] = _evaluate(ev, "value_grad_hessian", X[new], pool)
                 n_hess += new.size
                 stale[new] = False
             Hi, Gi = H[idx], G[idx]
         else:
             # one evaluation per iteration: f, g and H at the current points
-            F[idx], Gi, Hi = ev.value_grad_hessian(X[idx])
+            F[idx], Gi, Hi = _evaluate(ev, "value_grad_hessian", X[idx], pool)
             G[idx] = Gi
             n_hess += idx.size
             gn[idx] = np.linalg.norm(Gi, axis=1)
             fresh = True
             ok = np.isfinite(gn[idx]) & (gn[idx] >= gtol)
             live[idx[~np.isfinite(gn[idx])]] = False
-            idx, Gi, Hi = idx[ok], Gi[ok], Hi[ok]
+            if not ok.all():              # copy the Hessians only where a start stopped
+                idx, Gi, Hi = idx[ok], Gi[ok], Hi[ok]
             if idx.size == 0:
                 break
         its[idx] += 1
-        S = _cap(_step(method, Hi, Gi, X[idx], None if target is None else target[idx],
-                       eta, damping, rcond, mu[idx]), max_step)
+        S = _cap(_step(method, Hi, Gi, None if target is None else target[idx], damping,
+                       rcond, mu[idx], pool), max_step)
         if method == "lm":
-            Ft, Gt = ev.value_grad(X[idx] + S)
+            Ft, Gt = _evaluate(ev, "value_grad", X[idx] + S, pool)
             gt = np.linalg.norm(Gt, axis=1)
             better = gt < gn[idx]
             acc = idx[better]
@@ -213,17 +258,17 @@ def _run_group(ev, X, method, iters, max_step, gtol, eta, damping, rcond, target
     if not fresh:
         moved = np.flatnonzero(live)
         if moved.size:
-            F[moved], G[moved] = ev.value_grad(X[moved])
+            F[moved], G[moved] = _evaluate(ev, "value_grad", X[moved], pool)
             gn[moved] = np.linalg.norm(G[moved], axis=1)
     # polish: uncapped Newton from points already near a critical point
     for _ in range(polish):
         idx = np.flatnonzero((gn < polish_below) & (gn >= gtol))
         if idx.size == 0:
             break
-        _, Gi, Hi = ev.value_grad_hessian(X[idx])
+        _, Gi, Hi = _evaluate(ev, "value_grad_hessian", X[idx], pool)
         n_hess += idx.size
-        X[idx] -= newton_steps(Hi, Gi, rcond)
-        F[idx], G[idx] = ev.value_grad(X[idx])
+        X[idx] += _step("newton", Hi, Gi, None, damping, rcond, None, pool)
+        F[idx], G[idx] = _evaluate(ev, "value_grad", X[idx], pool)
         gn[idx] = np.linalg.norm(G[idx], axis=1)
     gn = np.where(np.isfinite(gn), gn, np.inf)
     return X, F, gn, its, n_hess
@@ -264,7 +309,8 @@ def search(L, X0, method="newton", iters=100, *, max_step=math.inf, gtol=1e-10, 
         Up to ``polish`` uncapped Newton iterations for points with
         :math:`\lVert g \rVert <` ``polish_below``.
     threads : int, optional
-        Groups of starts advanced in parallel (default: Numba's thread count).
+        Python threads sharing each iteration's work (default: Numba's thread
+        count); the results do not depend on it.
     p : array, optional
         Landscape parameter vector (default ``L.p``).
 
@@ -308,28 +354,15 @@ def search(L, X0, method="newton", iters=100, *, max_step=math.inf, gtol=1e-10, 
     n = numba.get_num_threads() if threads is None else int(threads)
     n = max(1, min(n, B))
     ev = evaluator(L, p)
-    groups = np.array_split(np.arange(B), n)
-    args = (method, int(iters), float(max_step), float(gtol), eta, float(damping),
-            float(rcond))
-
-    def one(rows):
-        tg = None if target is None else target[rows]
-        return _run_group(ev, X0[rows], *args, tg, mu0, polish, polish_below)
-
     if hasattr(ev, "prepare"):
         ev.prepare()                           # shared tables, built before the threads
-    with _blas.limit(1):
-        if n == 1:
-            outs = [one(groups[0])]
-        else:
-            with ThreadPoolExecutor(n) as pool:
-                outs = list(pool.map(one, groups))
-    X = np.vstack([o[0] for o in outs])
-    F = np.concatenate([o[1] for o in outs])
-    gn = np.concatenate([o[2] for o in outs])
-    its = np.concatenate([o[3] for o in outs])
+    pool = ThreadPoolExecutor(n) if n > 1 else contextlib.nullcontext(_SERIAL)
+    with _blas.limit(1), pool as pool:
+        X, F, gn, its, n_hess = _advance(
+            ev, X0, method, int(iters), float(max_step), float(gtol), eta,
+            float(damping), float(rcond), target, mu0, polish, polish_below, pool)
     return Search(x=X, energy=F, grad_norm=gn, converged=gn < gtol, iterations=its,
-                  hessian_evals=int(sum(o[4] for o in outs)))
+                  hessian_evals=int(n_hess))
 
 
 # -- classification and deduplication --------------------------------------------------------

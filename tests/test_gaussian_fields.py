@@ -299,3 +299,86 @@ def test_high_dimension_kernels():
     assert np.abs(L.hvp(x, v) - fd).max() < 1e-6 * (1 + np.abs(fd).max())
     with pytest.raises(TestbedError, match="critical.find"):
         L.critical_points()
+
+
+# -- the batched evaluator's speed-ups (issue 17, B3): same results, any thread count ----
+
+def test_sincos_is_within_an_ulp_of_libm_everywhere():
+    """The vectorised C = A cos(T), S = A sin(T) against NumPy's libm: within 2 ulps of
+    |A| over the reduced range (the Taylor truncation is below 1e-19), and libm itself
+    beyond 2^20 and for inf and NaN."""
+    rng = np.random.default_rng(0)
+    T = np.concatenate([rng.uniform(-300, 300, 5000), np.linspace(-7, 7, 999),
+                        [0.0, -0.0, np.pi / 4, 2.0**20, -(2.0**20) - 1, 1e7, 1e300,
+                         np.inf, -np.inf, np.nan]])[None, :]
+    A = rng.standard_normal(T.shape[1])
+    C, S = np.empty_like(T), np.empty_like(T)
+    gf._sincos(T, A, C, S)
+    with np.errstate(invalid="ignore"):
+        C0, S0 = A * np.cos(T), A * np.sin(T)
+    assert np.array_equal(np.isnan(C), np.isnan(C0)) and np.array_equal(np.isnan(S), np.isnan(S0))
+    fin = np.isfinite(C0)
+    assert np.all(np.abs(C - C0)[fin] <= 4.5e-16 * np.abs(A)[fin[0]])
+    assert np.all(np.abs(S - S0)[fin] <= 4.5e-16 * np.abs(A)[fin[0]])
+    big = np.abs(T) > 2.0**20
+    assert np.array_equal(C[big & fin], C0[big & fin])
+
+
+class _Pool:
+    """A pool that runs its tasks in reverse order (as a racing thread might)."""
+
+    def map(self, fn, items):
+        items = list(items)
+        out = [fn(i) for i in reversed(items)]
+        return reversed(out)
+
+
+def test_batch_blocks_and_pool_give_identical_results():
+    L = field(d=9, K=400, field_seed=2)
+    X = np.random.default_rng(1).standard_normal((37, 9))
+    kept = gf.Batch(L.p, 9)
+    small = gf.Batch(L.p, 9, z_bytes=8 * 400 * 7)          # rebuilt in blocks of 7 pairs
+    assert kept.kept and not small.kept and len(small.blocks) == 7
+    F, G, H = kept.value_grad_hessian(X)
+    for ev, pool in ((kept, _Pool()), (small, None), (small, _Pool())):
+        F2, G2, H2 = ev.value_grad_hessian(X, pool)
+        assert np.array_equal(F, F2) and np.array_equal(G, G2)
+        assert np.allclose(H, H2, rtol=0, atol=1e-12)          # other product shapes
+    assert np.array_equal(kept.value_grad_hessian(X, _Pool())[2], H)
+    for r in (0, 36):
+        f, g, h = twin(L, X[r])
+        assert abs(F[r] - f) < 1e-12 and np.allclose(G[r], g, atol=1e-12)
+        assert np.allclose(H[r], h, atol=1e-11) and np.array_equal(H[r], H[r].T)
+
+
+def test_batch_is_reused_for_equal_parameters_only():
+    L = field(d=5, K=64, field_seed=8)
+    p = L.p.copy()
+    ev = gf.batch(p, 5)
+    assert gf.batch(p.copy(), 5) is ev                       # same field: same table
+    x = np.random.default_rng(0).standard_normal((1, 5))
+    p[gf.HEAD + 2 * 64:] *= 2.0                              # W doubled in place
+    ev2 = gf.batch(p, 5)
+    assert ev2 is not ev
+    H = np.empty((5, 5))
+    L.oracle.hessian(x[0], p, H)
+    assert np.allclose(ev2.hessian(x)[0], H, atol=1e-12)
+
+
+@pytest.mark.parametrize("with_batch", [True, False])
+def test_search_is_identical_whatever_the_thread_count(with_batch, monkeypatch):
+    """The threads share fixed tasks, so the search's result is bit-identical for 1, 2
+    and 3 threads (with the batched evaluator, and point by point without one)."""
+    monkeypatch.setattr(critical, "CHUNK_WORK", 0)          # many small tasks
+    monkeypatch.setattr(gf, "ROWS", 8)
+    if with_batch:
+        L = field(d=60, K=400, field_seed=1)     # two blocks of the product table
+    else:
+        L = testbed.landscape("himmelblau")
+    X0 = np.random.default_rng(5).standard_normal((21, L.d))
+    runs = [critical.search(L, X0, "newton", 30, max_step=0.25, threads=t) for t in (1, 2, 3)]
+    for r in runs[1:]:
+        assert np.array_equal(r.x, runs[0].x) and np.array_equal(r.energy, runs[0].energy)
+        assert np.array_equal(r.iterations, runs[0].iterations)
+        assert r.hessian_evals == runs[0].hessian_evals
+    assert runs[0].converged.sum() >= 5

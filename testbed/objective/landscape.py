@@ -105,6 +105,9 @@ class Landscape:
     ``batch(p, d)``, a plain-Python object whose ``value_grad(X)`` and
     ``value_grad_hessian(X)`` evaluate many points (rows of ``X``) at once, which the
     critical-point finder uses where present (:func:`testbed.critical.evaluator`).
+    An evaluator with a true attribute ``pooled`` takes a second argument ``pool`` (an
+    executor whose ``map`` runs tasks on the finder's threads) and splits its own work
+    into tasks whose results do not depend on the thread count.
 
     Build one with :func:`testbed.symbolic` or :func:`testbed.from_kernels`; take
     one from the catalogue, bound, with :func:`testbed.landscape`.
