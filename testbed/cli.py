@@ -17,8 +17,6 @@ from pathlib import Path
 
 from .errors import TestbedError
 
-SCALES = ("quick", "paper")
-
 
 def _progress(items, desc):
     from tqdm import tqdm
@@ -76,11 +74,49 @@ def _prepare(args) -> list:
     if args.perturb is not None:
         os.environ[perturb.ENV] = repr(perturb.validate(args.perturb))
     perturb.level()                                   # validates $TESTBED_PERTURB
-    modules = _claim_modules(args.ids)
+    modules = _at_scale(_claim_modules(args.ids), args.scale, explicit=bool(args.ids))
     ensure_writable(results_dir(), "results folder ($TESTBED_RESULTS)")
+    _use_scheduler(args.scheduler, args.fallback_local)
     if getattr(args, "out", None) is not None:
         ensure_writable(Path(args.out), "--out")
     return modules
+
+
+def _at_scale(modules, scale: str, explicit: bool) -> list:
+    """The claims that define ``scale`` (their ``SCALES``): a claim named by id must;
+    of all claims, those without it are skipped with a warning naming them."""
+    lacking = [m.ID for m in modules if scale not in m.SCALES]
+    if lacking and (explicit or len(lacking) == len(modules)):
+        known = ", ".join(dict.fromkeys(s for m in modules for s in m.SCALES))
+        raise TestbedError(f"no scale {scale!r} in claim(s) {', '.join(lacking)}; their "
+                           f"scales: {known}")
+    if lacking:
+        warnings.warn(f"{len(lacking)} claim(s) have no {scale!r} scale and are skipped: "
+                      f"{', '.join(lacking)}", stacklevel=2)
+    return [m for m in modules if scale in m.SCALES]
+
+
+def _use_scheduler(address, fallback_local: bool) -> None:
+    """Send the claims' grid points (:mod:`testbed.claims._grid`) to the Dask scheduler
+    at ``address`` (default ``$TESTBED_SCHEDULER``), checked to answer before any work;
+    one that does not is an error, or with ``fallback_local`` a warning and a local
+    run."""
+    import os
+    from .claims._grid import TIMEOUT
+    from .sweep.backends import SCHEDULER_ENV, SchedulerUnreachable, connect
+    address = address or os.environ.get(SCHEDULER_ENV)
+    if not address:
+        return
+    try:
+        connect(address, TIMEOUT).close()
+    except SchedulerUnreachable as exc:
+        if not fallback_local:
+            raise TestbedError(f"{exc}; pass --fallback-local to run locally instead") \
+                from None
+        warnings.warn(f"{exc}; running locally as asked (--fallback-local)", stacklevel=2)
+        os.environ.pop(SCHEDULER_ENV, None)
+        return
+    os.environ[SCHEDULER_ENV] = address
 
 
 def _print_records(records) -> None:
@@ -228,6 +264,20 @@ def cmd_bench(args) -> int:
     return 1 if failed else 0
 
 
+SCALE_HELP = ("a scale of the claims' SCALES: quick, paper, or large (claims that "
+              "define it; more replicas or larger d, for a cluster)")
+
+
+def cluster_options(s) -> None:
+    """--scheduler and --fallback-local of check and figures."""
+    s.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the claims' grid points on this Dask scheduler, e.g. "
+                        "tcp://host:8786 (default $TESTBED_SCHEDULER; none: in this "
+                        "process)")
+    s.add_argument("--fallback-local", action="store_true",
+                   help="run locally if the scheduler does not answer")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="testbed", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -240,18 +290,20 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_list)
     s = sub.add_parser("check", parents=[folder], help="run claims' experiments and checks")
     s.add_argument("ids", nargs="*", help="claim ids (default: all)")
-    s.add_argument("--scale", choices=SCALES, default="quick")
+    s.add_argument("--scale", default="quick", help=SCALE_HELP + " (default quick)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--perturb", type=float, default=None, metavar="EPS",
                    help="perturb inputs by a relative EPS (see testbed.perturb)")
+    cluster_options(s)
     s.set_defaults(func=cmd_check)
     s = sub.add_parser("figures", parents=[folder],
                        help="regenerate figures and the claims report")
     s.add_argument("ids", nargs="*", help="claim ids (default: all)")
-    s.add_argument("--scale", choices=SCALES, default="paper")
+    s.add_argument("--scale", default="paper", help=SCALE_HELP + " (default paper)")
     s.add_argument("--out", default="figures")
     s.add_argument("--perturb", type=float, default=None, metavar="EPS",
                    help="perturb inputs by a relative EPS (see testbed.perturb)")
+    cluster_options(s)
     s.set_defaults(func=cmd_figures)
     s = sub.add_parser("verify", parents=[folder],
                        help="check landscapes against their declarations (testbed.verify)")
@@ -275,7 +327,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seeds", default=None,
                    help="'start:stop' (range), 'a,b,c' or one integer (default: the "
                         "claim scale's seed, else 0)")
-    s.add_argument("--scale", choices=SCALES, default="quick",
+    s.add_argument("--scale", default="quick",
                    help="the claim scale the parameters start from (default quick)")
     s.add_argument("--out", default=None, help="folder of the tables (default "
                                                "sweeps/<experiment>)")

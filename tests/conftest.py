@@ -1,7 +1,8 @@
 """One Hypothesis profile for the whole suite, deterministic and without deadlines
 (the first call of a kernel compiles it), and the ``slow`` marker on the claim tests
-(``pytest -m "not slow"`` runs the engine's tests alone), and ``clean_registry``,
-which restores the global catalogue after a test that loads a user's folder."""
+(``pytest -m "not slow"`` runs the engine's tests alone), ``clean_registry``,
+which restores the global catalogue after a test that loads a user's folder, and a
+session folder for the results tests compute."""
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,16 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if Path(str(item.fspath)).name.startswith("test_claims"):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_results(tmp_path_factory):
+    """Results the tests compute (claims' grid points are cached as they finish) go
+    to a folder of the session's, never into the checkout's ./results."""
+    import os
+    if "TESTBED_RESULTS" not in os.environ:
+        os.environ["TESTBED_RESULTS"] = str(tmp_path_factory.mktemp("results"))
+    yield
 
 
 @pytest.fixture

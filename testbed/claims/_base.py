@@ -4,7 +4,7 @@ tolerances, and a figure.
 A claim module in :mod:`testbed.claims` defines
 
 - ``ID``, ``PAPER``, ``CLAIM`` (one sentence) and ``SCALES`` (``quick`` and ``paper``
-  parameter dicts, each with a ``seed``);
+  parameter dicts, each with a ``seed``; optionally ``large``, for a cluster);
 - ``experiment(params) -> dict of arrays`` (cached by :mod:`testbed.cache`);
 - ``predict(params) -> dict`` (the theory, computed without the experiment);
 - ``check(data, prediction, params) -> Verdict``: a list of :class:`Criterion` rows

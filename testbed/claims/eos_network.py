@@ -10,9 +10,9 @@ scikit-learn's 8x8 digits (pixels / 16, one-hot targets), a tanh MLP with biases
 (``testbed.nets.digits_mlp``), loss = half the mean over all n x 10 entries of the
 squared error (benchmark B4's; the paper's sums over the 10 classes, which scales S
 by 10 and eta by 1/10 -- the claim is about eta S only), PyTorch-style uniform
-initialisation (seed ``init_seed``), the same start for every step size. One
-``testbed.run`` with a step size per replica records the parameters every ``stride``
-steps; the sharpness at each recorded point is the algebraically largest Hessian
+initialisation (seed ``init_seed``), the same start for every step size. A
+``testbed.run`` per step size (a grid point, cached on its own) records the
+parameters every ``stride`` steps; the sharpness at each recorded point is the algebraically largest Hessian
 eigenvalue by Lanczos (:func:`testbed.curvature.top_eigenvalues` with full
 reorthogonalisation, warm-started from the previous Ritz vector) on exact
 Hessian-vector products, converged to a residual bound of 1e-10 times the largest
@@ -41,6 +41,7 @@ from ..ensemble import run
 from ..kernel import DIVERGED
 from ..theory.edge_of_stability import top_eigs
 from ._base import Verdict, at_least, at_most, holds
+from ._grid import points
 
 ID = "eos-network"
 PAPER = ("Cohen, Kaur, Li, Kolter & Talwalkar (2021), Gradient Descent on Neural Networks "
@@ -53,6 +54,9 @@ SCALES = {
     "paper": {"widths": [64, 32, 32, 10], "n": 1000, "etas": [1.0, 1.25, 1.5, 2.0],
               "diverge_eta": 12.0, "steps": 3000, "stride": 25, "init_seed": 0, "seed": 0},
 }
+# large (for a cluster): twice the steps (the band and the median are checked over a
+# last quarter twice as long) and eta = 1.75 between the paper's 1.5 and 2.0
+SCALES["large"] = {**SCALES["paper"], "etas": [1.0, 1.25, 1.5, 1.75, 2.0], "steps": 6000}
 START_MAX = 0.9
 CROSS_BY = 0.75             # eta S / 2 reaches 1 within this fraction of the run
 LAST = 0.25                 # the band is checked over this last fraction of the run
@@ -68,29 +72,42 @@ def network(params):
 
 
 def experiment(params) -> dict:
+    """GD at every step size of ``etas`` and at ``diverge_eta``, from one start: one
+    grid point each (:func:`_eta_point`, run by :func:`testbed.claims._grid.points`;
+    a replica of an ensemble is the same run alone, bit for bit)."""
+    etas = np.array(list(params["etas"]) + [params["diverge_eta"]], float)
+    parts = points(_eta_point, params, [float(eta) for eta in etas])
+    column = {k: np.stack([p[k] for p in parts], axis=1)
+              for k in ("loss", "sharpness", "sharpness_bound", "sharpness_converged")}
+    return {"etas": etas, "steps": parts[0]["steps"], **column,
+            "status": np.concatenate([p["status"] for p in parts]),
+            "stop_step": np.concatenate([p["stop_step"] for p in parts]),
+            "d": parts[0]["d"]}
+
+
+def _eta_point(params, eta, index) -> dict:
+    """One grid point: GD at step size ``eta`` from the network's initialisation, and
+    the sharpness at every snapshot before a stop (Lanczos, each warm-started from the
+    previous top eigenvector, the first from a Gaussian vector of ``seed``)."""
     from .. import nets
     L = network(params)
-    etas = np.array(list(params["etas"]) + [params["diverge_eta"]], float)
     x0 = nets.init_params(L, seed=params["init_seed"])
-    X0 = np.repeat(x0[None, :], etas.size, axis=0)
-    res = run(L, "gd", X0, steps=params["steps"], n=etas.size, eta=etas,
+    res = run(L, "gd", x0[None, :], steps=params["steps"], n=1, eta=np.array([eta]),
               stride=params["stride"], observe=("loss",), coords=np.arange(L.d),
               seed=params["seed"])
-    xs = res.traces["coords"]                          # (n_obs, d, N), NaN after a stop
-    S = np.full((xs.shape[0], etas.size), np.nan)
+    xs = res.traces["coords"]                          # (n_obs, d, 1), NaN after a stop
+    S = np.full(xs.shape[0], np.nan)
     bound = np.full_like(S, np.nan)                    # residual bound of each S
     conv = np.zeros(S.shape, bool)
-    v0 = np.random.default_rng(params["seed"]).standard_normal(L.d)
-    for r in range(etas.size):
-        v = v0
-        for k in range(xs.shape[0]):
-            if np.all(np.isfinite(xs[k, :, r])):
-                e = top_eigs(L, xs[k, :, r], 1, v, tol=LANCZOS_TOL)
-                S[k, r], bound[k, r], conv[k, r], v = (e.values[0], e.bounds[0],
-                                                       e.converged, e.vectors[0])
-    return {"etas": etas, "steps": res.steps, "loss": res.traces["loss"], "sharpness": S,
-            "sharpness_bound": bound, "sharpness_converged": conv,
-            "status": res.status, "stop_step": res.stop_step, "d": np.array(L.d)}
+    v = np.random.default_rng(params["seed"]).standard_normal(L.d)
+    for k in range(xs.shape[0]):
+        if np.all(np.isfinite(xs[k, :, 0])):
+            e = top_eigs(L, xs[k, :, 0], 1, v, tol=LANCZOS_TOL)
+            S[k], bound[k], conv[k], v = (e.values[0], e.bounds[0], e.converged,
+                                          e.vectors[0])
+    return {"steps": res.steps, "loss": res.traces["loss"][:, 0], "sharpness": S,
+            "sharpness_bound": bound, "sharpness_converged": conv, "status": res.status,
+            "stop_step": res.stop_step, "d": np.array(L.d)}
 
 
 def predict(params) -> dict:

@@ -61,6 +61,9 @@ only the deep contrast and the unit checks: D = 12, width 16, 300 samples, 30 ep
 three training seeds of each kind (a single network's fraction moved across the 0.3
 threshold under inputs perturbed by 1e-9; the median of three keeps a margin of 0.06
 under perturbations up to 1e-7), one direction seed, an 11 x 11 grid.
+``large`` (for a cluster) is ``paper`` with 6 training seeds and 4 direction seeds:
+4x the slices in each pooled median of the deep depths. Each (depth, kind) pair is a
+grid point, trained and sliced on its own (:func:`testbed.claims._grid.points`).
 
 Provenance: the code facts (normalisation, biasbn, grids, keys, the Hessian
 restricted to weights) were read in the authors' repository (net_plotter.py,
@@ -73,6 +76,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import Verdict, at_least, at_most, holds
+from ._grid import points
 
 ID = "filter-normalized-slices"
 PAPER = ("Li, Xu, Taylor, Studer & Goldstein (2018), Visualizing the Loss Landscape of "
@@ -88,6 +92,9 @@ SCALES = {
               "momentum": 0.9, "batch": 50, "train_seeds": [0, 1, 2], "dir_seeds": [5, 6],
               "num": 21, "hessian_points": [[0.0, 0.0], [0.5, 0.5]], "seed": 0},
 }
+# large (for a cluster): 4x the slices per pooled median (see Scales above)
+SCALES["large"] = {**SCALES["paper"], "train_seeds": [0, 1, 2, 3, 4, 5],
+                   "dir_seeds": [5, 6, 7, 8]}
 BLOCKS = ("plain", "residual")
 RATIO_TOL = 1e-12     # filter norms, f(0, 0), interpolation endpoints (relative)
 DEEP = 12             # depths >= DEEP are "deep" in the acceptance
@@ -175,21 +182,13 @@ def _filter_checks(L, theta, draws, directions):
 
 
 def experiment(params) -> dict:
-    """All networks, slices and checks (BLAS pinned to one thread: the matrices are
-    32 wide, and BLAS threads on busy cores cost up to 14x)."""
-    from .._engine import blas as _blas
-    with _blas.limit(1), np.errstate(over="ignore", invalid="ignore"):
-        return _experiment(params)
-
-
-def _experiment(params) -> dict:
-    from ..curvature import extreme_eigenvalues
-    from ..errors import TestbedError
-    from ..slices import interpolate, normalize, parse_range, slice_curvature, surface, \
-        weight_mask
+    """All networks, slices and checks: one grid point per depth and kind of block
+    (:func:`_network_point`, run by :func:`testbed.claims._grid.points`)."""
+    from ..slices import parse_range
     depths, seeds, dseeds = params["depths"], params["train_seeds"], params["dir_seeds"]
     num = params["num"]
-    xs = parse_range(f"-1:1:{num}")
+    pairs = [[D, block] for D in depths for block in BLOCKS]
+    parts = points(_network_point, params, pairs)
     shape = (len(depths), 2, len(seeds))
     final_loss, init_loss, theta_max = np.empty(shape), np.empty(shape), np.empty(shape)
     diverged = np.zeros(shape, bool)
@@ -199,58 +198,100 @@ def _experiment(params) -> dict:
     pts = params["hessian_points"]
     eigs = np.full((len(depths), 2, max(len(pts), 1), 2), np.nan)
     hvp_failed = np.zeros((len(depths), 2, max(len(pts), 1)), bool)
-    unit = dict(dev_formula=0.0, dev_raw=0.0, bias_max=0.0, f00=0.0, interp=0.0)
-    for i, D in enumerate(depths):
-        for j, block in enumerate(BLOCKS):
-            L = _network(D, block, params)
-            trained = []
-            X0 = np.array([_init(L, D, block, s) for s in seeds])
-            thetas = train(L, X0, params)
-            for k, theta in enumerate(thetas):
-                init_loss[i, j, k] = L.value(X0[k])
-                final_loss[i, j, k] = L.value(theta)
-                theta_max[i, j, k] = np.max(np.abs(theta))
-                if not (np.isfinite(final_loss[i, j, k]) and _sliceable(L, theta)):
-                    diverged[i, j, k] = True              # no landscape to slice
-                    continue
-                trained.append((k, theta))
-                for m, ds in enumerate(dseeds):
-                    rng = np.random.default_rng(ds)
-                    draws = rng.standard_normal((2, L.d))
-                    d1, d2 = (normalize(r, theta, L, "filter", "biasbn") for r in draws)
-                    checks = _filter_checks(L, theta, draws, (d1, d2))
-                    for key, value in zip(("dev_formula", "dev_raw", "bias_max"), checks):
-                        unit[key] = _nanmax(unit[key], value)
-                    Z = surface(L, theta, d1, d2, x=xs)["train_loss"]
-                    unit["f00"] = _nanmax(unit["f00"], abs(Z[num // 2, num // 2]
-                                                           / final_loss[i, j, k] - 1))
-                    slices[i, j, k, m] = Z
-                    curv = slice_curvature(Z, xs, xs)
-                    frac[i, j, k, m] = curv["nonconvex_fraction"]
-                    ratio_map[i, j, k, m] = curv["slice_nonconvexity"]
-                    if len(trained) == 1 and m == 0 and pts:
-                        mask = weight_mask(L)
-                        for q, (pa, pb) in enumerate(pts):
-                            try:
-                                lo, hi, _ = extreme_eigenvalues(
-                                    L, theta + pa * d1 + pb * d2, tol=1e-2, max_iter=40,
-                                    mask=mask)
-                            except TestbedError:   # a non-finite Hessian-vector product:
-                                hvp_failed[i, j, q] = True      # NaN, counted
-                                continue
-                            eigs[i, j, q] = lo, hi
-            if len(trained) >= 2:                      # interpolation endpoints
-                (k0, t0), (k1, t1) = trained[:2]
-                line = interpolate(L, t0, t1, x="0:1:3")["train_loss"]
-                unit["interp"] = _nanmax(unit["interp"],
-                                         [abs(line[0] / final_loss[i, j, k0] - 1),
-                                          abs(line[-1] / final_loss[i, j, k1] - 1)])
+    unit = dict.fromkeys(UNIT_CHECKS, 0.0)
+    for n, part in enumerate(parts):
+        i, j = divmod(n, len(BLOCKS))
+        init_loss[i, j], final_loss[i, j] = part["init_loss"], part["final_loss"]
+        theta_max[i, j], diverged[i, j] = part["theta_max_abs"], part["diverged"]
+        slices[i, j], frac[i, j] = part["train_loss"], part["nonconvex_fraction"]
+        ratio_map[i, j] = part["slice_nonconvexity"]
+        eigs[i, j], hvp_failed[i, j] = part["eigs"], part["hvp_failed"]
+        for key, value in zip(UNIT_CHECKS, part["unit_checks"]):
+            unit[key] = _nanmax(unit[key], value)
+    xs = parse_range(f"-1:1:{num}")
     return {"depths": np.asarray(depths), "xcoordinates": xs, "ycoordinates": xs,
             "init_loss": init_loss, "final_loss": final_loss, "theta_max_abs": theta_max,
             "diverged": diverged, "train_loss": slices,
             "nonconvex_fraction": frac, "slice_nonconvexity": ratio_map,
             "min_eig": eigs[..., 0], "max_eig": eigs[..., 1], "hvp_failed": hvp_failed,
             "hessian_points": np.asarray(pts if pts else [[np.nan, np.nan]], dtype=float),
+            "unit_checks": np.array([unit[k] for k in UNIT_CHECKS])}
+
+
+def _network_point(params, value, index) -> dict:
+    """One grid point: the networks of depth D and kind ``block`` (``value = [D,
+    block]``), BLAS pinned to one thread (the matrices are 32 wide, and BLAS threads
+    on busy cores cost up to 14x)."""
+    from .._engine import blas as _blas
+    with _blas.limit(1), np.errstate(over="ignore", invalid="ignore"):
+        return _network_slices(params, *value)
+
+
+def _network_slices(params, D, block) -> dict:
+    """Train the networks of depth D and kind ``block`` from every training seed in
+    one ensemble, slice each trained one along every direction seed, and run the unit
+    checks; Hessian extremes at ``hessian_points`` of the first trained network."""
+    from ..curvature import extreme_eigenvalues
+    from ..errors import TestbedError
+    from ..slices import interpolate, normalize, parse_range, slice_curvature, surface, \
+        weight_mask
+    seeds, dseeds = params["train_seeds"], params["dir_seeds"]
+    num = params["num"]
+    xs = parse_range(f"-1:1:{num}")
+    shape = (len(seeds),)
+    final_loss, init_loss, theta_max = np.empty(shape), np.empty(shape), np.empty(shape)
+    diverged = np.zeros(shape, bool)
+    slices = np.full(shape + (len(dseeds), num, num), np.nan)
+    frac = np.full(shape + (len(dseeds),), np.nan)
+    ratio_map = np.full(shape + (len(dseeds), num, num), np.nan)
+    pts = params["hessian_points"]
+    eigs = np.full((max(len(pts), 1), 2), np.nan)
+    hvp_failed = np.zeros(max(len(pts), 1), bool)
+    unit = dict.fromkeys(UNIT_CHECKS, 0.0)
+    L = _network(D, block, params)
+    trained = []
+    X0 = np.array([_init(L, D, block, s) for s in seeds])
+    thetas = train(L, X0, params)
+    for k, theta in enumerate(thetas):
+        init_loss[k] = L.value(X0[k])
+        final_loss[k] = L.value(theta)
+        theta_max[k] = np.max(np.abs(theta))
+        if not (np.isfinite(final_loss[k]) and _sliceable(L, theta)):
+            diverged[k] = True                              # no landscape to slice
+            continue
+        trained.append((k, theta))
+        for m, ds in enumerate(dseeds):
+            rng = np.random.default_rng(ds)
+            draws = rng.standard_normal((2, L.d))
+            d1, d2 = (normalize(r, theta, L, "filter", "biasbn") for r in draws)
+            checks = _filter_checks(L, theta, draws, (d1, d2))
+            for key, value in zip(("dev_formula", "dev_raw", "bias_max"), checks):
+                unit[key] = _nanmax(unit[key], value)
+            Z = surface(L, theta, d1, d2, x=xs)["train_loss"]
+            unit["f00"] = _nanmax(unit["f00"], abs(Z[num // 2, num // 2]
+                                                   / final_loss[k] - 1))
+            slices[k, m] = Z
+            curv = slice_curvature(Z, xs, xs)
+            frac[k, m] = curv["nonconvex_fraction"]
+            ratio_map[k, m] = curv["slice_nonconvexity"]
+            if len(trained) == 1 and m == 0 and pts:
+                mask = weight_mask(L)
+                for q, (pa, pb) in enumerate(pts):
+                    try:
+                        lo, hi, _ = extreme_eigenvalues(
+                            L, theta + pa * d1 + pb * d2, tol=1e-2, max_iter=40, mask=mask)
+                    except TestbedError:   # a non-finite Hessian-vector product:
+                        hvp_failed[q] = True                # NaN, counted
+                        continue
+                    eigs[q] = lo, hi
+    if len(trained) >= 2:                                   # interpolation endpoints
+        (k0, t0), (k1, t1) = trained[:2]
+        line = interpolate(L, t0, t1, x="0:1:3")["train_loss"]
+        unit["interp"] = _nanmax(unit["interp"], [abs(line[0] / final_loss[k0] - 1),
+                                                  abs(line[-1] / final_loss[k1] - 1)])
+    return {"init_loss": init_loss, "final_loss": final_loss, "theta_max_abs": theta_max,
+            "diverged": diverged, "train_loss": slices, "nonconvex_fraction": frac,
+            "slice_nonconvexity": ratio_map, "eigs": eigs, "hvp_failed": hvp_failed,
             "unit_checks": np.array([unit[k] for k in UNIT_CHECKS])}
 
 

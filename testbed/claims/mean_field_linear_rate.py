@@ -70,6 +70,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import Verdict, at_least, at_most, holds
+from ._grid import points
 
 ID = "mean-field-linear-rate"
 PAPER = ("Chen, Vanden-Eijnden & Bruna (2022), On Feature Learning in Neural Networks with "
@@ -82,6 +83,9 @@ SCALES = {
     "paper": {"n": 20, "width": 200, "inputs": (10, 40, 80), "replicas": 3, "steps": 600,
               "eta": 1.0, "gd_eta": 0.5, "data_seed": 0, "seed": 0},
 }
+# large (for a cluster): 10 networks per input dimension instead of 3, so each
+# certificate criterion holds over more trajectories (one grid point per dimension)
+SCALES["large"] = {**SCALES["paper"], "replicas": 10}
 FLOOR = 1e-20          # losses below are left out of fits: r ~ 1e-10, near rounding
 SCHUR_TOL = 1e-12      # relative to lambda_max(H): eigvalsh's backward error
 SINGULAR_TOL = 1e-12   # relative to lambda_max(G): a rank-deficient Gram matrix
@@ -135,32 +139,42 @@ def _landscape(params, k):
 
 
 def experiment(params) -> dict:
+    """GD and gradient flow from ``replicas`` starts at every input dimension of
+    ``inputs``: one grid point each (:func:`_input_point`, run by
+    :func:`testbed.claims._grid.points`)."""
+    _validate(params)
+    parts = points(_input_point, params, list(params["inputs"]))
+    return {key: np.stack([p[key] for p in parts]) for key in (*KEYS, "gd_loss")}
+
+
+KEYS = ("loss", "lam_min", "lam_max", "rho", "a_min")
+
+
+def _input_point(params, k, index) -> dict:
+    """One grid point, input dimension k: GD's losses, and the diagnostics along
+    gradient flow (in chunks of CHUNK steps), each (replicas, steps + 1)."""
     from .. import run
     from ..functions import mean_field as MF
-    _validate(params)
     m, R, T = params["width"], params["replicas"], params["steps"]
     c = MF.signs(m)
-    keys = ("loss", "lam_min", "lam_max", "rho", "a_min")
-    out = {key: np.empty((len(params["inputs"]), R, T + 1)) for key in keys}
-    out["gd_loss"] = np.empty((len(params["inputs"]), R, T + 1))
-    for a, k in enumerate(params["inputs"]):
-        L = _landscape(params, k)
-        X, y = MF.data(params["n"], k, params["data_seed"])
-        x = np.stack([np.random.default_rng([params["seed"], r]).standard_normal(m * k)
-                      for r in range(R)])
-        gd = run(L, "gd", x, steps=T, eta=params["gd_eta"] * m, observe=("loss",))
-        out["gd_loss"][a] = np.asarray(gd.traces["loss"]).T
-        for t0 in range(0, T, CHUNK):
-            steps = min(CHUNK, T - t0)
-            res = run(L, "gradient_flow", x, steps=steps, eta=params["eta"] * m,
-                      coords=range(m * k), observe=())
-            path = np.asarray(res.traces["coords"])          # (steps + 1, m k, R)
-            for s in range(steps + 1):
-                for r in range(R):
-                    row = diagnostics(path[s, :, r].reshape(m, k), X, y, c)
-                    for key, v in zip(keys, row):
-                        out[key][a, r, t0 + s] = v
-            x = res.x
+    out = {key: np.empty((R, T + 1)) for key in KEYS}
+    L = _landscape(params, k)
+    X, y = MF.data(params["n"], k, params["data_seed"])
+    x = np.stack([np.random.default_rng([params["seed"], r]).standard_normal(m * k)
+                  for r in range(R)])
+    gd = run(L, "gd", x, steps=T, eta=params["gd_eta"] * m, observe=("loss",))
+    out["gd_loss"] = np.asarray(gd.traces["loss"]).T
+    for t0 in range(0, T, CHUNK):
+        steps = min(CHUNK, T - t0)
+        res = run(L, "gradient_flow", x, steps=steps, eta=params["eta"] * m,
+                  coords=range(m * k), observe=())
+        path = np.asarray(res.traces["coords"])          # (steps + 1, m k, R)
+        for s in range(steps + 1):
+            for r in range(R):
+                row = diagnostics(path[s, :, r].reshape(m, k), X, y, c)
+                for key, v in zip(KEYS, row):
+                    out[key][r, t0 + s] = v
+        x = res.x
     return out
 
 

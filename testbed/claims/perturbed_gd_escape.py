@@ -73,6 +73,7 @@ from ..objective.registry import landscape
 from ..theory import saddle_escape as th
 from ..kernel import DONE, EVENT
 from ._base import Verdict, at_least, at_most, close, holds
+from ._grid import points
 
 ID = "perturbed-gd-escape"
 PAPER = ("Jin, Ge, Netrapalli, Kakade & Jordan (2017), How to Escape Saddle Points "
@@ -89,6 +90,9 @@ SCALES = {
     "paper": {**_COMMON, "ds": [10, 100, 1000, 10000], "n": [20000, 20000, 20000, 20000],
               "pgd_ds": [10, 100, 1000, 10000], "pgd_seeds": 1000, "seed": 0},
 }
+# large (for a cluster): 5x the replicas per d (the KS bound and the slope's sd shrink
+# by sqrt 5) and 5x the PGD seeds (5x the expected exact-saddle returns to count)
+SCALES["large"] = {**SCALES["paper"], "n": [100000] * 4, "pgd_seeds": 5000}
 KS_LEVEL = 0.01      # family-wise false-alarm rate of the KS checks (all d together)
 Z99 = 2.576          # two-sided 99% normal quantile
 REL_SLOPE = 0.05     # claims.md: slope within 5% of 1/(2 ln(1 + eta gamma))
@@ -126,56 +130,77 @@ def _seed(params, part, k):
     return int(params["seed"]) * 1000 + (100 if part == "escape" else 200) + k
 
 
+ESC_KEYS = ("d", "T", "status", "n_pert", "t_noise")
+PGD_KEYS = ("d", "status", "stop", "grad", "lam_min", "f", "xnorm", "n_pert")
+
+
+def _escape_point(params, d, k):
+    """(a) at the ``k``-th d of ``ds``: one perturbation at the saddle, then GD,
+    ``n[k]`` replicas in chunks (one grid point of :func:`_escape_runs`)."""
+    out = {name: [] for name in ESC_KEYS}
+    steps, d, n = int(params["steps"]), int(d), int(params["n"][k])
+    L = _landscape(d, params)
+    chunk = max(1, min(n, int(params["chunk_doubles"]) // d))        # memory
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        res = run(L, "perturbed_gd", np.zeros(d), steps=steps, n=m,
+                  seed=_seed(params, "escape", k), replica_offset=start, stride=steps,
+                  event=escape(0, params["radius"]), eta=params["eta"], r=params["r"],
+                  g_thres=params["g_thres"], t_thres=float(steps + 1), f_thres=0.0)
+        out["d"].append(np.full(m, d))
+        out["T"].append(res.stop_step)
+        out["status"].append(res.status)
+        out["t_noise"].append(res.scalars[:, 0])
+        out["n_pert"].append(res.scalars[:, 2])
+    return {name: np.concatenate(v) for name, v in out.items()}
+
+
 def _escape_runs(params):
-    """(a) one perturbation at the saddle, then GD, N replicas per d, chunked."""
-    out = {k: [] for k in ("d", "T", "status", "n_pert", "t_noise")}
-    steps = int(params["steps"])
-    for k, (d, n) in enumerate(zip(params["ds"], params["n"])):
-        L = _landscape(int(d), params)
-        chunk = max(1, min(int(n), int(params["chunk_doubles"]) // int(d)))   # memory
-        for start in range(0, int(n), chunk):
-            m = min(chunk, int(n) - start)
-            res = run(L, "perturbed_gd", np.zeros(int(d)), steps=steps, n=m,
-                      seed=_seed(params, "escape", k), replica_offset=start, stride=steps,
-                      event=escape(0, params["radius"]), eta=params["eta"], r=params["r"],
-                      g_thres=params["g_thres"], t_thres=float(steps + 1), f_thres=0.0)
-            out["d"].append(np.full(m, int(d)))
-            out["T"].append(res.stop_step)
-            out["status"].append(res.status)
-            out["t_noise"].append(res.scalars[:, 0])
-            out["n_pert"].append(res.scalars[:, 2])
-    return {f"esc_{k}": np.concatenate(v) for k, v in out.items()}
+    """(a) for every d of ``ds``, one grid point each (:func:`testbed.claims._grid.points`)."""
+    parts = points(_escape_point, params, params["ds"])
+    return {f"esc_{k}": np.concatenate([p[k] for p in parts]) for k in ESC_KEYS}
+
+
+def _pgd_point(params, d, k):
+    """(c) at the ``k``-th d of ``pgd_ds``: Algorithm 2 with practical constants from
+    x0 = 0, and the output measured (one grid point of :func:`_pgd_runs`)."""
+    out = {name: [] for name in PGD_KEYS}
+    eig_err = 0.0
+    d = int(d)
+    L = _landscape(d, params)
+    res = run(L, "perturbed_gd", np.zeros(d), steps=int(params["pgd_steps"]),
+              n=int(params["pgd_seeds"]), seed=_seed(params, "pgd", k),
+              stride=int(params["pgd_steps"]), event=escape(0, params["guard"]),
+              eta=params["eta"], r=params["r"], g_thres=params["g_thres"],
+              t_thres=float(params["t_thres"]), f_thres=params["f_thres"])
+    ones = np.ones(d)
+    for i, x in enumerate(res.x):
+        diag = L.hvp(x, ones)                 # = the diagonal of the (diagonal) Hessian
+        lam_min = float(diag.min())
+        if d <= EIG_CHECK_MAX_D and i < EIG_CHECK_ROWS:
+            eig_err = max(eig_err, abs(float(hessian_spectrum(L, x)[0]) - lam_min))
+        out["grad"].append(float(np.linalg.norm(L.grad(x))))
+        out["lam_min"].append(lam_min)
+        out["f"].append(L.value(x))
+        out["xnorm"].append(float(np.linalg.norm(x)))
+    out["d"].append(np.full(res.n, d))
+    out["status"].append(res.status)
+    out["stop"].append(res.stop_step)
+    out["n_pert"].append(res.scalars[:, 2])
+    data = {name: (np.concatenate(v) if isinstance(v[0], np.ndarray) else np.array(v))
+            for name, v in out.items()}
+    data["eig_check_err"] = np.array(eig_err)
+    return data
 
 
 def _pgd_runs(params):
-    """(c) Algorithm 2 with practical constants from x0 = 0; measure the output."""
-    out = {k: [] for k in ("d", "status", "stop", "grad", "lam_min", "f", "xnorm",
-                           "n_pert")}
+    """(c) for every d of ``pgd_ds``, one grid point each; the eigenvalue check's
+    error is the largest over the points."""
+    parts = points(_pgd_point, params, params["pgd_ds"])
+    data = {f"pgd_{k}": np.concatenate([p[k] for p in parts]) for k in PGD_KEYS}
     eig_err = 0.0
-    for k, d in enumerate(params["pgd_ds"]):
-        d = int(d)
-        L = _landscape(d, params)
-        res = run(L, "perturbed_gd", np.zeros(d), steps=int(params["pgd_steps"]),
-                  n=int(params["pgd_seeds"]), seed=_seed(params, "pgd", k),
-                  stride=int(params["pgd_steps"]), event=escape(0, params["guard"]),
-                  eta=params["eta"], r=params["r"], g_thres=params["g_thres"],
-                  t_thres=float(params["t_thres"]), f_thres=params["f_thres"])
-        ones = np.ones(d)
-        for i, x in enumerate(res.x):
-            diag = L.hvp(x, ones)                 # = the diagonal of the (diagonal) Hessian
-            lam_min = float(diag.min())
-            if d <= EIG_CHECK_MAX_D and i < EIG_CHECK_ROWS:
-                eig_err = max(eig_err, abs(float(hessian_spectrum(L, x)[0]) - lam_min))
-            out["grad"].append(float(np.linalg.norm(L.grad(x))))
-            out["lam_min"].append(lam_min)
-            out["f"].append(L.value(x))
-            out["xnorm"].append(float(np.linalg.norm(x)))
-        out["d"].append(np.full(res.n, d))
-        out["status"].append(res.status)
-        out["stop"].append(res.stop_step)
-        out["n_pert"].append(res.scalars[:, 2])
-    data = {f"pgd_{k}": (np.concatenate(v) if isinstance(v[0], np.ndarray) else np.array(v))
-            for k, v in out.items()}
+    for p in parts:
+        eig_err = max(eig_err, float(p["eig_check_err"]))
     data["pgd_eig_check_err"] = np.array(eig_err)
     return data
 

@@ -14,7 +14,7 @@ from .progress import Progress
 from .tasks import resolve, stored, worker_env
 
 
-class _Monitor:
+class Monitor:
     """Collects what the backend reports: finished tasks (stored on the client too,
     for workers that do not share its disk), failures, and progress."""
 
@@ -162,7 +162,7 @@ def sweep(experiment, grid=None, *, seeds=None, scale: str = "quick",
         else:
             records[t.index] = _record(exp, t, data, math.nan, "", True)
     prog.loaded(len(records))
-    monitor = _Monitor(exp, prog, records, failures)
+    monitor = Monitor(exp, prog, records, failures)
     env = worker_env()
     try:
         if not todo:
@@ -266,4 +266,4 @@ def load(out) -> Sweep:
     return Sweep(out)
 
 
-__all__ = ["Sweep", "load", "sweep"]
+__all__ = ["Monitor", "Sweep", "load", "sweep"]

@@ -144,7 +144,7 @@ class Experiment:
         if self.kind == "claim":
             mine = claims.user_code(claims.get(self.name))
         else:
-            source_file = inspect.getsourcefile(_load_function(self.name))
+            source_file = inspect.getsourcefile(load_function(self.name))
             mine = _file_hash(source_file) if source_file else None
         if mine != self.source:
             return (f"worker {worker_name()} sees another version of the user's code of "
@@ -157,10 +157,10 @@ class Experiment:
             from .. import claims
             out = claims.get(self.name).experiment(self.params(point, seed))
         else:
-            fn = _load_function(self.name)
+            fn = load_function(self.name)
             kwargs = {**point, "seed": seed} if self.takes_seed else dict(point)
             out = fn(**kwargs)
-        return _arrays(out, self.label)
+        return as_arrays(out, self.label)
 
 
 def _cast(label, name, default, value):
@@ -184,7 +184,7 @@ def _cast(label, name, default, value):
     return value
 
 
-def _arrays(out, label) -> dict:
+def as_arrays(out, label) -> dict:
     """An experiment's return value as a dict of non-object arrays."""
     if not isinstance(out, dict):
         out = {"value": out}
@@ -202,7 +202,7 @@ def _file_hash(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-def _load_function(name: str):
+def load_function(name: str):
     """The function named ``'module:function'`` or ``'/path/file.py:function'``."""
     module_name, _, func = name.rpartition(":")
     if module_name.endswith(".py"):
@@ -236,7 +236,7 @@ def _load_function(name: str):
     return fn
 
 
-def _function_name(fn) -> str:
+def function_name(fn) -> str:
     """``'module:qualname'`` (``'/abs/file.py:qualname'`` for ``__main__``) of a
     top-level function, which workers can import."""
     qual = getattr(fn, "__qualname__", "")
@@ -272,7 +272,7 @@ def resolve(experiment, scale: str = "quick") -> Experiment:
     from .. import claims
     from ..cache import code_hash, cpu_name
     if callable(experiment):
-        name = _function_name(experiment)
+        name = function_name(experiment)
     elif isinstance(experiment, str) and ":" in experiment:
         module, _, func = experiment.rpartition(":")
         if not module or not func:
@@ -297,7 +297,7 @@ def resolve(experiment, scale: str = "quick") -> Experiment:
     else:
         raise TestbedError(f"experiment must be a claim id, 'module:function' or a "
                            f"function, got {experiment!r}")
-    fn = _load_function(name)
+    fn = load_function(name)
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -400,5 +400,6 @@ def stored(experiment: Experiment, point: dict, seed: int):
     return lookup(experiment.group, experiment.key(point, seed))
 
 
-__all__ = ["ENV", "Experiment", "apply_env", "resolve", "run_task", "stored",
+__all__ = ["ENV", "Experiment", "apply_env", "as_arrays", "function_name", "load_function",
+           "resolve", "run_task", "stored",
            "worker_env", "worker_name"]
