@@ -229,6 +229,7 @@ def test_bounds_follow_the_work_models():
 def test_run_all_and_table():
     report = run_all(["B2"], threads=1, scale=0.02, repeats=1)
     assert report["machine"]["cores"] >= 1 and report["machine"]["cpu"]
+    assert report["machine"]["rates"]["memory_bytes_per_second"] > 0
     assert report["date"] and report["version"]
     text = table(report["records"])
     assert "of bound" in text.splitlines()[0]

@@ -103,13 +103,17 @@ def run_benchmark(name: str, threads=None, seed: int = 0, repeats: int = 3,
 def run_all(workloads=None, threads=None, seed: int = 0, repeats: int = 3,
             scale: float = 1.0) -> dict:
     """The records of ``workloads`` (default: every one; :func:`run_benchmark`), with
-    the date, the package version and the machine."""
+    the date, the package version and the machine, whose bounding rates (dgemm at
+    2048^3, normals, memory bandwidth) are measured whether or not a workload uses
+    them."""
     import datetime
     from .._version import __version__
+    records = [run_benchmark(n, threads, seed, repeats, scale) for n in (workloads or names())]
+    rates = Rates(records[0]["threads"] if records else numba.get_num_threads())
+    rates.peak(), rates.normals(), rates.memory()
     return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "version": __version__, "machine": machine(),
-            "records": [run_benchmark(n, threads, seed, repeats, scale)
-                        for n in (workloads or names())]}
+            "version": __version__, "machine": {**machine(), "rates": rates.used},
+            "records": records}
 
 
 def table(records) -> str:

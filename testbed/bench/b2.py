@@ -68,10 +68,8 @@ FLOPS_PER_STEP = 17
 
 
 def bound(state, rates) -> dict:
-    """Arithmetic bound: FLOPS_PER_STEP at dgemm's large-matrix rate. dgemm counts
-    each fused multiply-add as 2 flops; the step's operations are mostly plain
-    multiplies and subtractions, so about half of this bound is the practical
-    ceiling."""
+    """Arithmetic bound: FLOPS_PER_STEP operations (each counted as one flop, as
+    dgemm counts a fused multiply-add as two) at dgemm's large-matrix rate."""
     return {"units_per_second": rates.peak() / FLOPS_PER_STEP,
             "by": "arithmetic (dgemm rate)", "model": f"{FLOPS_PER_STEP} flops per step"}
 
