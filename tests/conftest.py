@@ -1,8 +1,9 @@
 """One Hypothesis profile for the whole suite, deterministic and without deadlines
 (the first call of a kernel compiles it), and the ``slow`` marker on the claim tests
 (``pytest -m "not slow"`` runs the engine's tests alone), ``clean_registry``,
-which restores the global catalogue after a test that loads a user's folder, and a
-session folder for the results tests compute."""
+which restores the global catalogue after a test that loads a user's folder, a
+session folder for the results tests compute, and ``cluster``, a Dask LocalCluster
+of two worker processes."""
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,19 @@ def private_results(tmp_path_factory):
     if "TESTBED_RESULTS" not in os.environ:
         os.environ["TESTBED_RESULTS"] = str(tmp_path_factory.mktemp("results"))
     yield
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A Dask LocalCluster of two worker processes (skipped without distributed)."""
+    import warnings
+    distributed = pytest.importorskip("distributed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address=None)
+    yield c
+    c.close()
 
 
 @pytest.fixture

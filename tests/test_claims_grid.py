@@ -3,7 +3,6 @@ a plain loop bit for bit, each is cached on its own the moment it finishes (an
 interrupted run resumes from the points it finished), a stale or damaged entry is
 never used, a Dask cluster gives the in-process result bit for bit; the ``large``
 scales are valid parameters; ``--scale`` and ``--scheduler`` of check and figures."""
-import warnings
 
 import numpy as np
 import pytest
@@ -110,17 +109,6 @@ def test_point_function_must_live_in_a_claim_module():
         _grid.points(key_of, {}, [1])
     with pytest.raises(TestbedError, match="top level"):
         _grid.points(lambda p, v, i: {}, {}, [1])
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    distributed = pytest.importorskip("distributed")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        c = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                     dashboard_address=None)
-    yield c
-    c.close()
 
 
 def test_dask_cluster_gives_the_local_result_bit_for_bit(results, cluster, monkeypatch):

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -272,17 +271,6 @@ def test_local_pool_worker_killed_mid_task(results, capsys):
 
 
 # ----------------------------------------------------------------------------- Dask
-@pytest.fixture(scope="module")
-def cluster():
-    distributed = pytest.importorskip("distributed")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        c = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                     dashboard_address=None)
-    yield c
-    c.close()
-
-
 def test_unreachable_scheduler_fails_fast_or_falls_back(results):
     start = time.perf_counter()
     with pytest.raises(TestbedError, match="did not answer within 1 s.*--fallback-local"):

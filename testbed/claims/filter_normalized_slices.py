@@ -185,35 +185,28 @@ def experiment(params) -> dict:
     """All networks, slices and checks: one grid point per depth and kind of block
     (:func:`_network_point`, run by :func:`testbed.claims._grid.points`)."""
     from ..slices import parse_range
-    depths, seeds, dseeds = params["depths"], params["train_seeds"], params["dir_seeds"]
-    num = params["num"]
+    depths, num = params["depths"], params["num"]
     pairs = [[D, block] for D in depths for block in BLOCKS]
     parts = points(_network_point, params, pairs)
-    shape = (len(depths), 2, len(seeds))
-    final_loss, init_loss, theta_max = np.empty(shape), np.empty(shape), np.empty(shape)
-    diverged = np.zeros(shape, bool)
-    slices = np.full(shape + (len(dseeds), num, num), np.nan)
-    frac = np.full(shape + (len(dseeds),), np.nan)
-    ratio_map = np.full(shape + (len(dseeds), num, num), np.nan)
+
+    def stacked(key):          # (depth, kind of block, ...) from the grid points
+        return np.stack([part[key] for part in parts]).reshape(
+            (len(depths), len(BLOCKS)) + np.shape(parts[0][key]))
     pts = params["hessian_points"]
-    eigs = np.full((len(depths), 2, max(len(pts), 1), 2), np.nan)
-    hvp_failed = np.zeros((len(depths), 2, max(len(pts), 1)), bool)
+    eigs = stacked("eigs")
     unit = dict.fromkeys(UNIT_CHECKS, 0.0)
-    for n, part in enumerate(parts):
-        i, j = divmod(n, len(BLOCKS))
-        init_loss[i, j], final_loss[i, j] = part["init_loss"], part["final_loss"]
-        theta_max[i, j], diverged[i, j] = part["theta_max_abs"], part["diverged"]
-        slices[i, j], frac[i, j] = part["train_loss"], part["nonconvex_fraction"]
-        ratio_map[i, j] = part["slice_nonconvexity"]
-        eigs[i, j], hvp_failed[i, j] = part["eigs"], part["hvp_failed"]
+    for part in parts:
         for key, value in zip(UNIT_CHECKS, part["unit_checks"]):
             unit[key] = _nanmax(unit[key], value)
     xs = parse_range(f"-1:1:{num}")
     return {"depths": np.asarray(depths), "xcoordinates": xs, "ycoordinates": xs,
-            "init_loss": init_loss, "final_loss": final_loss, "theta_max_abs": theta_max,
-            "diverged": diverged, "train_loss": slices,
-            "nonconvex_fraction": frac, "slice_nonconvexity": ratio_map,
-            "min_eig": eigs[..., 0], "max_eig": eigs[..., 1], "hvp_failed": hvp_failed,
+            "init_loss": stacked("init_loss"), "final_loss": stacked("final_loss"),
+            "theta_max_abs": stacked("theta_max_abs"), "diverged": stacked("diverged"),
+            "train_loss": stacked("train_loss"),
+            "nonconvex_fraction": stacked("nonconvex_fraction"),
+            "slice_nonconvexity": stacked("slice_nonconvexity"),
+            "min_eig": eigs[..., 0], "max_eig": eigs[..., 1],
+            "hvp_failed": stacked("hvp_failed"),
             "hessian_points": np.asarray(pts if pts else [[np.nan, np.nan]], dtype=float),
             "unit_checks": np.array([unit[k] for k in UNIT_CHECKS])}
 
