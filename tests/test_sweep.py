@@ -248,14 +248,11 @@ def _new(before, after):
     return new
 
 
-def test_local_pool_worker_killed_mid_task(results, capsys):
-    """os.kill of the pool worker running a task: the task runs again on a fresh
-    pool, and the results equal direct calls."""
-    log = results / "log"
-    grid = {"a": "1:4:4", "log": str(log), "hold": 2, "pause": 30}
+def _kill_task_2_once(log, run_sweep):
+    """Run the sweep in a thread, SIGKILL the worker process as soon as task 2 starts
+    (its marker file names the pid), and return the finished sweep."""
     box = {}
-    thread = threading.Thread(target=lambda: box.setdefault(
-        "sw", sweep(H.toy, grid, workers=2, out=results / "o")))
+    thread = threading.Thread(target=lambda: box.setdefault("sw", run_sweep()))
     thread.start()
     deadline = time.time() + 40
     while not list(log.glob("start-2-*")) and time.time() < deadline and thread.is_alive():
@@ -263,7 +260,15 @@ def test_local_pool_worker_killed_mid_task(results, capsys):
     (marker,) = log.glob("start-2-*")
     os.kill(int(marker.name.split("-")[5]), signal.SIGKILL)
     thread.join(60)
-    sw = box["sw"]
+    return box["sw"]
+
+
+def test_local_pool_worker_killed_mid_task(results, capsys):
+    """os.kill of the pool worker running a task: the task runs again on a fresh
+    pool, and the results equal direct calls."""
+    log = results / "log"
+    grid = {"a": "1:4:4", "log": str(log), "hold": 2, "pause": 30}
+    sw = _kill_task_2_once(log, lambda: sweep(H.toy, grid, workers=2, out=results / "o"))
     assert H.calls(log).count("2-1.0-4-0") == 2          # killed once, then re-run
     assert sw.info["finished"] == 4 and not sw.failures
     assert "runs again: its worker process died" in capsys.readouterr().err
@@ -323,18 +328,8 @@ def test_dask_equals_local_bit_for_bit(results, cluster, monkeypatch, capsys):
 def test_dask_worker_killed_mid_task(results, cluster):
     log = results / "log"
     grid = {"a": "1:3:3", "log": str(log), "hold": 2, "pause": 30}
-    box = {}
-    thread = threading.Thread(target=lambda: box.setdefault("sw", sweep(
-        H.toy, grid, scheduler=cluster.scheduler_address, out=results / "o",
-        progress=False)))
-    thread.start()
-    deadline = time.time() + 40
-    while not list(log.glob("start-2-*")) and time.time() < deadline and thread.is_alive():
-        time.sleep(0.05)
-    (marker,) = log.glob("start-2-*")
-    os.kill(int(marker.name.split("-")[5]), signal.SIGKILL)
-    thread.join(60)
-    sw = box["sw"]
+    sw = _kill_task_2_once(log, lambda: sweep(
+        H.toy, grid, scheduler=cluster.scheduler_address, out=results / "o", progress=False))
     assert H.calls(log).count("2-1.0-4-0") == 2
     assert sw.info["finished"] == 3 and not sw.failures
     assert_toy_results(sw, [1, 2, 3], [0])

@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
-import importlib.util
 import inspect
 import os
 import socket
@@ -204,6 +203,7 @@ def _file_hash(path) -> str:
 
 def load_function(name: str):
     """The function named ``'module:function'`` or ``'/path/file.py:function'``."""
+    from .._engine.codegen import exec_file
     module_name, _, func = name.rpartition(":")
     if module_name.endswith(".py"):
         path = Path(module_name)
@@ -212,16 +212,7 @@ def load_function(name: str):
         # named by path and contents: an edited file is imported afresh
         tag = hashlib.sha256(str(path).encode() + path.read_bytes()).hexdigest()[:16]
         mod_name = f"_testbed_sweep_{tag}"
-        module = sys.modules.get(mod_name)
-        if module is None:
-            spec = importlib.util.spec_from_file_location(mod_name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[mod_name] = module
-            try:
-                spec.loader.exec_module(module)
-            except BaseException:
-                del sys.modules[mod_name]
-                raise
+        module = sys.modules.get(mod_name) or exec_file(mod_name, path)
     else:
         try:
             module = importlib.import_module(module_name)
