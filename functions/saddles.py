@@ -36,6 +36,23 @@ def value_grad(x, p, g):
 
 
 @njit
+def value_grad_lanes(B, p, G, F):
+    """value_grad at every column of B (d, m) at once, the columns innermost (noisy
+    GD's vectorised backend): the same operations in the same order, so F[r] and
+    G[:, r] equal value_grad(B[:, r]) bit for bit."""
+    d, m = B.shape
+    for r in range(m):
+        F[r] = 0.0
+    for i in range(d):
+        pi = p[i]
+        for r in range(m):
+            xi = B[i, r]
+            x2 = xi * xi
+            G[i, r] = (pi + x2) * xi
+            F[r] += x2 * (0.5 * pi + 0.25 * x2)
+
+
+@njit
 def hessian(x, p, H):
     H[:, :] = 0.0
     for i in range(x.shape[0]):

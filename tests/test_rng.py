@@ -91,6 +91,22 @@ def _tail_draws(seed, sign, out):
         out[n] = R._normal_slow(state, u)
 
 
+@njit
+def _lane_normals(seed, m, rows):
+    """rows x m normals from normal_lanes, lane r on the stream (seed, r)."""
+    S = np.empty((4, m), np.uint64)
+    state = np.empty(4, np.uint64)
+    for r in range(m):
+        R.seed_state(seed, r, state)
+        S[:, r] = state
+    out = np.empty((rows, m))
+    u = np.empty(m, np.uint64)
+    miss = np.zeros(-(-m // 8) * 8, np.uint8)
+    for k in range(rows):
+        R.normal_lanes(S, out[k], u, miss, state)
+    return out
+
+
 def normals(seed, n, replica=0):
     state = np.empty(4, np.uint64)
     R.seed_state(seed, replica, state)
@@ -118,6 +134,7 @@ def _warm():
     _balls(1, np.empty((2, 3)), 1.0)
     _ensemble(1, 2, 2)
     _tail_draws(1, 1, np.empty(2))
+    _lane_normals(1, 3, 2)
     normals(1, 2)
 
 
@@ -237,6 +254,25 @@ def test_stream_independent_of_ensemble_size_and_threads():
         numba.set_num_threads(old)
     assert np.array_equal(big[:3], small)
     assert np.array_equal(big[9], normals(42, 64, replica=9))
+
+
+# --- normals across lanes ----------------------------------------------------------
+@settings(max_examples=20, deadline=None)
+@given(seed=INT64, m=st.integers(1, 70), rows=st.integers(1, 40))
+def test_normal_lanes_equal_each_lanes_stream(seed, m, rows):
+    """Lane r of normal_lanes draws exactly normal()'s numbers from the stream (seed, r),
+    whatever the number of lanes (m not a multiple of 8 included)."""
+    got = _lane_normals(seed, m, rows)
+    for r in range(m):
+        np.testing.assert_array_equal(got[:, r], normals(seed, rows, replica=r))
+
+
+def test_normal_lanes_slow_paths_and_tails():
+    """Enough draws that wedges and tails (|z| > r = 3.654) occur in many lanes."""
+    got = _lane_normals(7, 64, 3000)
+    assert np.sum(np.abs(got) > R._ZR) > 10
+    for r in range(64):
+        np.testing.assert_array_equal(got[:, r], normals(7, 3000, replica=r))
 
 
 # --- caching ------------------------------------------------------------------------

@@ -81,6 +81,12 @@ def source_hash(obj) -> str:
     return hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()
 
 
+def function_identity(fn) -> str:
+    """Module, name and source hash of a (compiled) function: part of an instance's key."""
+    py = getattr(fn, "py_func", fn)
+    return f"{py.__module__}.{py.__qualname__}:{source_hash(py)[:16]}"
+
+
 def _write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as fh:

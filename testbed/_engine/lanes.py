@@ -1,11 +1,12 @@
-"""The vectorised GD backend for SymPy landscapes ("lanes"): when it applies, and
-an instance of :mod:`testbed._engine.templates.lanes` (which documents the layout and
-why the results equal the generic runner's bit for bit) per landscape oracle.
+"""The vectorised backends for SymPy landscapes ("lanes"): when they apply, and their
+instances per landscape oracle: plain GD (:mod:`testbed._engine.templates.lanes`) and
+noisy GD (:mod:`testbed._engine.templates.noisy_lanes`); each template documents its
+layout and why its results equal the generic runner's bit for bit.
 
-``testbed.run(L, "gd", ...)`` takes this backend when the work is plain GD on a SymPy
-landscape with no event, no projection, shared landscape parameters, at most the loss
-observed, no coordinates recorded and at least :data:`MIN_REPLICAS` replicas (see
-:func:`eligible`).
+``testbed.run(L, rule, ...)`` takes a lanes backend (see :func:`eligible`) when the
+rule is ``gd`` (with no event) or ``noisy_gd`` (any event) on a SymPy landscape, with
+no projection, shared landscape parameters, at most the loss observed, no coordinates
+recorded and at least :data:`MIN_REPLICAS` replicas.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from . import codegen, parallel
 from .templates import lanes as template
+from .templates import noisy_lanes as noisy_template
 
 # most replicas per block: a (d, BLOCK) float64 block stays in cache for the run
 BLOCK = 1024
@@ -21,6 +23,9 @@ BLOCK = 1024
 MIN_REPLICAS = 64
 # steps between snapshots (a replica that goes non-finite is replayed from its last)
 CHUNK = 64
+# lanes a share of noisy-GD replicas runs through (a (d, SLOTS) block per thread;
+# 256 measured fastest for B1 among 64..1024)
+SLOTS = 256
 
 
 def lanes_module(oracle):
@@ -32,15 +37,28 @@ def lanes_module(oracle):
                                 "lane_rows": oracle.lane_rows})
 
 
-def eligible(landscape, rule_module, event, projection, params, observe, coords, n) -> bool:
-    """Whether ``testbed.run`` may take the lanes path for these arguments."""
+def noisy_module(oracle, event):
+    """The noisy-GD lanes instance for this oracle and stopping event (memoised)."""
+    key = f"{oracle.__name__}|{codegen.function_identity(event.pred)}"
+    return codegen.instantiate(noisy_template, key,
+                               {"value_grad_lanes": oracle.value_grad_lanes,
+                                "value_grad": oracle.value_grad, "event": event.pred})
+
+
+def eligible(landscape, rule_module, event, projection, params, observe, coords, n):
+    """The lanes backend ``testbed.run`` may take for these arguments: ``"gd"``,
+    ``"noisy_gd"`` or None (the generic runner)."""
     from ..events import NEVER
     from ..projections import IDENTITY
-    from ..rules import gd
-    return (rule_module is gd and event is NEVER and projection is IDENTITY
-            and params is None and set(observe) <= {"loss"} and len(coords) == 0
-            and n >= MIN_REPLICAS and landscape.kernels[0] == "sympy"
-            and hasattr(landscape.oracle, "lane"))
+    from ..rules import gd, noisy_gd
+    if not (projection is IDENTITY and params is None and set(observe) <= {"loss"}
+            and len(coords) == 0 and n >= MIN_REPLICAS):
+        return None
+    if rule_module is gd and event is NEVER and hasattr(landscape.oracle, "lane"):
+        return "gd"
+    if rule_module is noisy_gd and hasattr(landscape.oracle, "value_grad_lanes"):
+        return "noisy_gd"
+    return None
 
 
 def run(oracle, X, eta, p, steps: int, stride: int, observe_loss: bool, block: int | None = None,
@@ -65,3 +83,29 @@ def run(oracle, X, eta, p, steps: int, stride: int, observe_loss: bool, block: i
                         np.ascontiguousarray(p, dtype=np.float64), steps, stride, int(block),
                         int(chunk), loss, stop, status)
     return np.ascontiguousarray(rows.T), status, stop, (loss if observe_loss else None)
+
+
+def run_noisy(landscape, X, H, event, seed, r0, steps: int, stride: int, observe_loss: bool,
+              slots: int | None = None):
+    """Noisy GD on the rows of ``X`` (N, d, updated in place), (eta, sigma) in the 1 or N
+    rows of ``H``, the landscape's parameters, replica r drawing from the stream
+    (seed, r0 + r).
+
+    Returns (x, status, stop_step, loss or None), the same as the generic runner's.
+    """
+    from ..objective.checks import check_lanes
+    N = X.shape[0]
+    oracle, p = landscape.oracle, landscape.p
+    check_lanes(landscape, oracle)
+    module = noisy_module(oracle, event)
+    n_obs = steps // stride + 1 if observe_loss else 0
+    loss = np.full((n_obs, N), np.nan)
+    stop = np.empty(N, np.int64)
+    status = np.empty(N, np.int8)
+    # one share per thread: its lanes refill from its queue, so a share needs no
+    # splitting for balance, and each share ends in a tail of idling lanes
+    parallel.over_range(module.run, N, numba.get_num_threads(), X,
+                        np.ascontiguousarray(H[:, :2]), event.params,
+                        np.ascontiguousarray(p, dtype=np.float64), seed, r0, steps, stride,
+                        int(slots or SLOTS), loss, stop, status, per_thread=1)
+    return X, status, stop, (loss if observe_loss else None)

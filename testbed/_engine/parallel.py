@@ -16,19 +16,19 @@ import concurrent.futures
 SHARES_PER_THREAD = 4
 
 
-def shares(n: int, threads: int) -> list[tuple[int, int]]:
-    """[lo, hi) bounds cutting range(n) into at most SHARES_PER_THREAD * threads
+def shares(n: int, threads: int, per_thread: int = SHARES_PER_THREAD) -> list[tuple[int, int]]:
+    """[lo, hi) bounds cutting range(n) into at most ``per_thread * threads``
     contiguous pieces of near-equal length (one piece when threads == 1)."""
-    k = max(1, min(n, threads * SHARES_PER_THREAD if threads > 1 else 1))
+    k = max(1, min(n, threads * per_thread if threads > 1 else 1))
     cuts = [n * i // k for i in range(k + 1)]
     return [(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo]
 
 
-def over_range(fn, n: int, threads: int, *args) -> None:
+def over_range(fn, n: int, threads: int, *args, per_thread: int = SHARES_PER_THREAD) -> None:
     """``fn(lo, hi, *args)`` for the :func:`shares` of range(n), on ``threads`` threads
     (in the calling thread when there is one share). An exception in any share is
     raised here."""
-    parts = shares(n, threads)
+    parts = shares(n, threads, per_thread)
     if len(parts) <= 1:
         for lo, hi in parts:
             fn(lo, hi, *args)

@@ -1,6 +1,6 @@
 """The compiled ensemble, behind one interface: :func:`execute` runs a validated
-:class:`Job` (from :func:`testbed.run`) on one of two backends -- the vectorised GD
-lanes (:mod:`.lanes`, plain GD on a SymPy landscape) or an instance of
+:class:`Job` (from :func:`testbed.run`) on one of two backends -- the vectorised
+lanes (:mod:`.lanes`, plain and noisy GD on a SymPy landscape) or an instance of
 :mod:`testbed._engine.templates.runner` per landscape oracle, update rule, stopping
 event and projection -- sizes the threads, and computes the sharpness observations
 after the run where that is faster (same values).
@@ -34,12 +34,6 @@ _PROVIDED = {*ORACLE_NAMES, "project", "normal", "uniform", "uniform_ball"}
 _MODULES: dict = {}
 
 
-def _identity(fn) -> str:
-    """Module, name and source hash of a (compiled) function."""
-    py = getattr(fn, "py_func", fn)
-    return f"{py.__module__}.{py.__qualname__}:{codegen.source_hash(py)[:16]}"
-
-
 def _rule_globals(rule) -> dict:
     """What the rule's init and step take from their own module."""
     names = set()
@@ -54,7 +48,8 @@ def runner_module(oracle, rule, event, projection, with_sharpness=False):
     memo = (oracle.__name__, rule.__name__, event.pred, projection.fn, with_sharpness)
     if memo not in _MODULES:
         key = "|".join([oracle.__name__, rule.__name__, codegen.source_hash(rule),
-                        _identity(event.pred), _identity(projection.fn), str(with_sharpness)])
+                        codegen.function_identity(event.pred),
+                        codegen.function_identity(projection.fn), str(with_sharpness)])
         bindings = {n: getattr(oracle, n) for n in ORACLE_NAMES if hasattr(oracle, n)}
         if not with_sharpness:
             bindings.pop("sharpness", None)
@@ -93,12 +88,18 @@ def execute(job: Job):
     N, d = job.X.shape
     oracle = job.landscape.oracle
     scalars = np.zeros((N, job.rule.SCALARS))
-    if lanes.eligible(job.landscape, job.rule, job.event, job.projection,
-                      None if job.shared_params else job.P, job.observe, job.coords, N):
+    kind = lanes.eligible(job.landscape, job.rule, job.event, job.projection,
+                          None if job.shared_params else job.P, job.observe, job.coords, N)
+    if kind is not None:
         with threads_used(job.threads, N):
-            X, status, stop_step, loss = lanes.run(oracle, job.X, job.H[:, 0], job.P[0],
-                                                   job.steps, job.stride,
-                                                   "loss" in job.observe)
+            if kind == "gd":
+                X, status, stop_step, loss = lanes.run(oracle, job.X, job.H[:, 0], job.P[0],
+                                                       job.steps, job.stride,
+                                                       "loss" in job.observe)
+            else:
+                X, status, stop_step, loss = lanes.run_noisy(
+                    job.landscape, job.X, job.H, job.event, job.seed, job.offset,
+                    job.steps, job.stride, "loss" in job.observe)
         return X, status, stop_step, ({} if loss is None else {"loss": loss}), scalars
     n_obs = job.steps // job.stride + 1
     rows = n_obs if (job.observe or job.coords.shape[0]) else 0   # nothing observed

@@ -5,7 +5,8 @@
   :data:`LARGE` (the machine's attainable arithmetic rate);
 - **normals**: standard normals per second from the engine's generator (one
   xoshiro256** stream per replica, 256-layer ziggurat; :mod:`testbed._engine.rng`),
-  drawn by the engine's threads exactly as the ``noisy_gd`` rule draws them;
+  drawn by the engine's threads across lanes, as noisy GD's vectorised backend
+  draws them (:func:`~testbed._engine.rng.normal_lanes`);
 - **memory**: the bandwidth of a triad ``a = b + s c`` over three arrays of
   :data:`TRIAD_BYTES` each (far beyond the caches), 24 bytes a element, on the
   benchmark's threads.
@@ -27,7 +28,7 @@ import numpy as np
 
 from .._engine import blas, parallel
 from .._engine.jit import njit
-from .._engine.rng import normal, seed_state
+from .._engine.rng import normal_lanes, seed_state
 
 LARGE = 2048
 MIN_SECONDS = 0.3
@@ -59,23 +60,34 @@ def dgemm_flops(m: int, n: int, k: int, threads: int) -> float:
 
 @njit
 def _normals(lo, hi, per, out):
+    """``per`` normals from each stream lo..hi-1, drawn across lanes."""
+    m = hi - lo
+    S = np.empty((4, m), np.uint64)
     state = np.empty(4, np.uint64)
-    for r in range(lo, hi):
-        seed_state(0, r, state)
-        acc = 0.0
-        for _ in range(per):
-            acc += normal(state)
-        out[r] = acc
+    for r in range(m):
+        seed_state(0, lo + r, state)
+        S[:, r] = state
+    z = np.empty(m)
+    u = np.empty(m, np.uint64)
+    miss = np.zeros(-(-m // 8) * 8, np.uint8)
+    acc = np.zeros(m)
+    for _ in range(per):
+        normal_lanes(S, z, u, miss, state)
+        for r in range(m):
+            acc[r] += z[r]
+    out[lo:hi] = acc
 
 
 @functools.cache
 def normals_per_second(threads: int) -> float:
-    """Normals per second from the per-replica streams, replicas shared by ``threads``."""
-    replicas = 64 * threads
+    """Normals per second from the per-replica streams, :data:`~testbed._engine.lanes.SLOTS`
+    lanes a thread (as noisy GD's vectorised backend draws them)."""
+    from .._engine.lanes import SLOTS
+    replicas = SLOTS * threads
     per = NORMALS // replicas
     out = np.empty(replicas)
-    return _best_rate(lambda: parallel.over_range(_normals, replicas, threads, per, out),
-                      float(per * replicas))
+    return _best_rate(lambda: parallel.over_range(_normals, replicas, threads, per, out,
+                                                  per_thread=1), float(per * replicas))
 
 
 @njit

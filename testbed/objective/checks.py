@@ -10,6 +10,10 @@ and far below the error of a wrong derivative. For piecewise-smooth functions (R
 networks) a kink within h of x spoils the difference, so a disagreement is retried
 at h/100 and h/10^4 before it is reported.
 
+A hand-written ``value_grad_lanes`` (the columns-at-once kernel of noisy GD's
+vectorised backend) must equal ``value_grad`` at every column bit for bit; it is
+checked at those points (and a column of zeros) before its first use.
+
 This check is cheap and coarse by design; :mod:`testbed.verify` (``testbed verify``)
 checks what it cannot see: the gradient to the central difference's own accuracy,
 Hessian and HVP kernels, and the declared critical points.
@@ -78,3 +82,33 @@ def check_kernels(L, oracle) -> None:
                     f"differences at x = {np.round(x, 4).tolist()[:8]}, along {where}: "
                     f"kernel {gv:.6g}, central difference {fds[0]:.6g}; check value_grad")
     _DONE.add(key)
+
+
+_LANES_DONE: set = set()
+
+
+def check_lanes(L, oracle) -> None:
+    """Raise unless a hand-written ``value_grad_lanes`` equals ``value_grad`` bit for bit
+    at the check points (once per (name, d, p); SymPy landscapes generate both from
+    the same expressions)."""
+    key = (L.name, L.d, L.p.tobytes())
+    if L.kernels[0] != "module" or key in _LANES_DONE:
+        return
+    from numba.core.errors import NumbaError
+    X = np.vstack([_points(L), np.zeros(L.d)])
+    B = np.ascontiguousarray(X.T)
+    G, F = np.empty_like(B), np.empty(B.shape[1])
+    try:
+        oracle.value_grad_lanes(B, L.p, G, F)
+    except NumbaError as exc:
+        raise compile_error(L, "value_grad_lanes", exc) from None
+    for r, x in enumerate(X):
+        g = np.empty(L.d)
+        f = oracle.value_grad(x, L.p, g)
+        if not (np.array_equal(np.float64(f).view(np.int64), F[r].view(np.int64))
+                and np.array_equal(g.view(np.int64), G[:, r].view(np.int64))):
+            raise TestbedError(
+                f"value_grad_lanes of landscape {L.name!r} differs from value_grad at "
+                f"x = {np.round(x, 4).tolist()[:8]} (f {F[r]!r} against {f!r}); it must "
+                f"do the same operations in the same order on each column B[:, r]")
+    _LANES_DONE.add(key)

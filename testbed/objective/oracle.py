@@ -3,14 +3,18 @@ the spectral kernels, as one instance of :mod:`testbed._engine.templates.oracle`
 (which documents each derivation and its accuracy).
 
 The kernels come from a SymPy expression (``value``, ``value_grad``, ``hessian``,
-``hvp``, and ``lane`` / ``lane_exact`` / ``lane_params``, the inlined GD steps of the
+``hvp``, ``lane`` / ``lane_exact`` / ``lane_params``, the inlined GD steps of the
 vectorised backend
-:mod:`testbed._engine.templates.lanes`, printed with common subexpressions eliminated
-into a generated module) or
+:mod:`testbed._engine.templates.lanes`, and ``value_grad_lanes``, printed with common
+subexpressions eliminated into a generated module) or
 from a module of hand-written Numba functions, which may also define
 ``value_grad_batch(x, p, idx, g) -> f_B`` and ``n_samples(p)`` for finite sums
-f = (1/n) sum_j f_j, and ``hvp_prepare(x, p) -> state`` / ``hvp_prepared(x, p, state,
-v, out)``, which split off the work that many products at one point share. The
+f = (1/n) sum_j f_j, ``hvp_prepare(x, p) -> state`` / ``hvp_prepared(x, p, state,
+v, out)``, which split off the work that many products at one point share, and
+``value_grad_lanes(B, p, G, F)``, ``value_grad`` at every column of B at once
+(F[r], G[:, r] at B[:, r], equal to ``value_grad`` bit for bit: the same operations
+in the same order, the loop over columns innermost so that it vectorises), which
+noisy GD's vectorised backend :mod:`testbed._engine.templates.noisy_lanes` uses. The
 oracle's ``DERIVED`` tuple says what was derived and how.
 """
 from __future__ import annotations
@@ -26,7 +30,7 @@ from .symbolic import printer
 
 KERNEL_NAMES = ("value", "value_grad", "hessian", "hvp", "hvp_prepare", "hvp_prepared")
 PASS_THROUGH = ("value_grad_batch", "value_grad_inputs", "n_samples", "lane", "lane_exact",
-                "lane_params", "lane_rows")
+                "lane_params", "lane_rows", "value_grad_lanes")
 
 _MODULES: dict = {}
 
@@ -138,6 +142,15 @@ def _sympy_source(expr, coords, psyms) -> str:
         out += _body([expr, *grad], ["_f"] + [f"_g{i}" for i in range(d)])
         out += [f"    R[{i}][r] = ({c} - e * _g{i}){z}" for i, c in enumerate(coords)]
         out += ["    return _f", ""]
+    # value_grad across lanes (templates/noisy_lanes.py): column r of B is a point; its
+    # f and g from the same expressions as value_grad, the loop over r innermost
+    out += ["@njit", "def value_grad_lanes(B, p, G, F):"]
+    out += [f"    {s} = p[{i}]" for i, s in enumerate(psyms)]
+    out += ["    for r in range(B.shape[1]):"]
+    out += [f"        {c} = B[{i}, r]" for i, c in enumerate(coords)]
+    out += ["    " + line for line in _body([expr, *grad], ["F[r]"] + [f"G[{i}, r]"
+                                                              for i in range(d)])]
+    out.append("")
     out += ["@njit(inline='always')", "def lane_rows(B):",
             "    return (" + "".join(f"B[{i}], " for i in range(d)) + ")", ""]
     items = "".join(f"p[{i}], " for i in range(len(psyms)))

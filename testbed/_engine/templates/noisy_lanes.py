@@ -1,0 +1,175 @@
+"""Structure-of-arrays noisy gradient descent (the "noisy lanes" backend).
+
+The update is the ``noisy_gd`` rule's, x <- (x - eta grad f(x)) + sigma xi with xi
+drawn from the replica's own stream, and the results (final points, status, stop
+steps, loss observations) equal the generic runner's (:mod:`.runner`) bit for bit;
+only the loop order differs:
+
+- a share of replicas runs through ``m`` lanes, columns of a (d, m) block B; when a
+  lane's replica stops, the lane takes the next replica of the share, so lanes stay
+  busy while stop steps differ (escape times) and each lane keeps its own step count;
+- a step of all lanes is loops across lanes without branches, which LLVM vectorises:
+  the oracle's ``value_grad_lanes`` (f and g at every column, the same operations in
+  the same order as ``value_grad``), then per coordinate i the lanes' normals
+  (:func:`testbed._engine.rng.normal_lanes`, lane r drawing from its replica's stream
+  in the rule's order) and B[i, r] <- (B[i, r] - eta_r G[i, r]) + sigma_r z_r, the
+  rule's expression;
+- then, per lane, what the generic runner does after a step, in its order: the loss
+  observation at t (``f`` of the step is f(x_t), what the observer computes), a
+  non-finite loss (DIVERGED at t), the event on (t, x_{t+1}, g_t, f_t) (EVENT at
+  t + 1), the budget (with the end-of-run finiteness check), and the final
+  observation f(x_stop) when the stop step is on the stride.
+
+Bound at instantiation (see :mod:`testbed._engine.lanes`): the oracle's
+``value_grad_lanes`` and ``value_grad`` (the final observation, as the runner takes
+it), and ``event``.
+"""
+import math
+
+import numpy as np
+
+from testbed._engine.jit import njit
+from testbed._engine.rng import normal_lanes, seed_state
+from testbed._engine.status import BUDGET, DIVERGED, EVENT
+
+
+def _unbound(*args):
+    raise RuntimeError("bound when testbed._engine.codegen.instantiate makes an instance")
+
+
+value_grad_lanes = value_grad = event = _unbound
+
+
+@njit(inline="always")
+def _load(r, k, X, H, seed, r0, B, S, T, eta, sigma, state):
+    """Lane r takes replica k: its start, its stream, its hyper-parameters."""
+    for i in range(B.shape[0]):
+        B[i, r] = X[k, i]
+    seed_state(seed, r0 + k, state)
+    for j in range(4):
+        S[j, r] = state[j]
+    T[r] = 0
+    h = k if H.shape[0] > 1 else 0
+    eta[r] = H[h, 0]
+    sigma[r] = H[h, 1]
+
+
+@njit(inline="always")
+def _finish(r, k, st, s, X, B, p, stride, loss, stop, status):
+    """Replica k, in lane r, stopped at step s with status st: the end-of-run
+    finiteness check, the final observation, the results."""
+    d = B.shape[0]
+    if st == BUDGET:
+        for i in range(d):
+            if not math.isfinite(B[i, r]):
+                st = DIVERGED
+                break
+    for i in range(d):
+        X[k, i] = B[i, r]
+    n_obs = loss.shape[0]
+    if st != DIVERGED and s % stride == 0 and s // stride < n_obs:
+        loss[s // stride, k] = value_grad(X[k], p, np.empty(d))
+    stop[k] = s
+    status[k] = st
+
+
+@njit
+def _compact(m, B, S, T, rep, eta, sigma):
+    """The busy lanes (rep >= 0) moved, in order, into arrays of m lanes."""
+    d = B.shape[0]
+    B2 = np.zeros((d, m))
+    S2 = np.ones((4, m), np.uint64)        # idle lanes: any nonzero xoshiro state
+    T2 = np.zeros(m, np.int64)
+    rep2 = np.full(m, -1, np.int64)
+    eta2 = np.zeros(m)
+    sigma2 = np.zeros(m)
+    a = 0
+    for r in range(rep.shape[0]):
+        if rep[r] >= 0:
+            for i in range(d):
+                B2[i, a] = B[i, r]
+            for j in range(4):
+                S2[j, a] = S[j, r]
+            T2[a], rep2[a], eta2[a], sigma2[a] = T[r], rep[r], eta[r], sigma[r]
+            a += 1
+    return B2, S2, T2, rep2, eta2, sigma2
+
+
+@njit
+def _steps(nxt, hi, X, H, Q, p, seed, r0, n_steps, stride, B, S, T, rep, eta, sigma,
+           loss, stop, status):
+    """Steps of every lane until all are idle, or until the queue (replicas nxt..hi-1)
+    is empty and at most half the lanes are busy; returns (nxt, busy)."""
+    d, m = B.shape
+    G = np.empty((d, m))
+    F = np.empty(m)
+    z = np.empty(m)
+    u = np.empty(m, np.uint64)
+    miss = np.zeros(-(-m // 8) * 8, np.uint8)
+    state = np.empty(4, np.uint64)
+    n_obs = loss.shape[0]
+    busy = 0
+    for r in range(m):
+        busy += rep[r] >= 0
+    while busy > 0 and not (nxt == hi and m >= 16 and 2 * busy <= m):
+        value_grad_lanes(B, p, G, F)
+        for i in range(d):
+            normal_lanes(S, z, u, miss, state)
+            b = B[i]
+            g = G[i]
+            for r in range(m):
+                b[r] = (b[r] - eta[r] * g[r]) + sigma[r] * z[r]
+        for r in range(m):
+            k = rep[r]
+            if k < 0:
+                continue
+            t = T[r]
+            f = F[r]
+            if t % stride == 0 and t // stride < n_obs:
+                loss[t // stride, k] = f
+            if not math.isfinite(f):
+                st, s = DIVERGED, t
+            elif event(t, B[:, r], G[:, r], f, Q):
+                st, s = EVENT, t + 1
+            elif t + 1 == n_steps:
+                st, s = BUDGET, n_steps
+            else:
+                T[r] = t + 1
+                continue
+            _finish(r, k, st, s, X, B, p, stride, loss, stop, status)
+            if nxt < hi:
+                _load(r, nxt, X, H, seed, r0, B, S, T, eta, sigma, state)
+                rep[r] = nxt
+                nxt += 1
+            else:
+                rep[r] = -1
+                busy -= 1
+    return nxt, busy
+
+
+@njit
+def run(lo, hi, X, H, Q, p, seed, r0, n_steps, stride, slots, loss, stop, status):
+    """Replicas lo..hi-1 (rows of X, updated in place) for n_steps >= 1 steps through
+    at most ``slots`` lanes; H holds (eta, sigma) in 1 or N rows. Once the queue is empty and half the
+    lanes are idle, the busy ones move into a block half as wide (a lane's numbers do
+    not depend on its position)."""
+    d = X.shape[1]
+    m = min(slots, hi - lo)
+    B = np.empty((d, m))
+    S = np.empty((4, m), np.uint64)
+    T = np.zeros(m, np.int64)
+    rep = np.full(m, -1, np.int64)       # the replica in each lane, -1 once idle
+    eta = np.empty(m)
+    sigma = np.empty(m)
+    state = np.empty(4, np.uint64)
+    for r in range(m):
+        _load(r, lo + r, X, H, seed, r0, B, S, T, eta, sigma, state)
+        rep[r] = lo + r
+    nxt = lo + m
+    while True:
+        nxt, busy = _steps(nxt, hi, X, H, Q, p, seed, r0, n_steps, stride, B, S, T, rep,
+                           eta, sigma, loss, stop, status)
+        if busy == 0:
+            return
+        m = max(8, -(-busy // 8) * 8)
+        B, S, T, rep, eta, sigma = _compact(m, B, S, T, rep, eta, sigma)
