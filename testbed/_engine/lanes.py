@@ -94,18 +94,39 @@ def run_noisy(landscape, X, H, event, seed, r0, steps: int, stride: int, observe
     Returns (x, status, stop_step, loss or None), the same as the generic runner's.
     """
     from ..objective.checks import check_lanes
-    N = X.shape[0]
-    oracle, p = landscape.oracle, landscape.p
+    N, d = X.shape
+    oracle = landscape.oracle
     check_lanes(landscape, oracle)
     module = noisy_module(oracle, event)
     n_obs = steps // stride + 1 if observe_loss else 0
     loss = np.full((n_obs, N), np.nan)
     stop = np.empty(N, np.int64)
     status = np.empty(N, np.int8)
+    H = np.ascontiguousarray(H[:, :2])
+    p = np.ascontiguousarray(landscape.p, dtype=np.float64)
+
+    def share(lo, hi):
+        """Replicas lo..hi-1 through at most ``slots`` lanes, halving the block as the
+        tail empties (the compiled steps release the GIL)."""
+        m = min(slots or SLOTS, hi - lo)
+        B, S = np.zeros((d, m)), np.ones((4, m), np.uint64)
+        T, rep = np.zeros(m, np.int64), np.full(m, -1, np.int64)
+        eta, sigma = np.zeros(m), np.zeros(m)
+        nxt = lo
+        while True:
+            nxt, busy = module.steps(nxt, hi, X, H, event.params, p, seed, r0, steps, stride,
+                                     B, S, T, rep, eta, sigma, loss, stop, status)
+            if busy == 0:
+                return
+            keep = np.flatnonzero(rep >= 0)       # move the busy lanes to the front
+            m = max(8, -(-busy // 8) * 8)
+            B2, S2 = np.zeros((d, m)), np.ones((4, m), np.uint64)
+            B2[:, :busy], S2[:, :busy] = B[:, keep], S[:, keep]
+            B, S = B2, S2
+            T, rep, eta, sigma = (np.concatenate((a[keep], np.full(m - busy, fill, a.dtype)))
+                                  for a, fill in ((T, 0), (rep, -1), (eta, 0), (sigma, 0)))
+
     # one share per thread: its lanes refill from its queue, so a share needs no
     # splitting for balance, and each share ends in a tail of idling lanes
-    parallel.over_range(module.run, N, numba.get_num_threads(), X,
-                        np.ascontiguousarray(H[:, :2]), event.params,
-                        np.ascontiguousarray(p, dtype=np.float64), seed, r0, steps, stride,
-                        int(slots or SLOTS), loss, stop, status, per_thread=1)
+    parallel.over_range(share, N, numba.get_num_threads(), per_thread=1)
     return X, status, stop, (loss if observe_loss else None)

@@ -8,6 +8,9 @@ only the loop order differs:
 - a share of replicas runs through ``m`` lanes, columns of a (d, m) block B; when a
   lane's replica stops, the lane takes the next replica of the share, so lanes stay
   busy while stop steps differ (escape times) and each lane keeps its own step count;
+  once the share's queue is empty and half the lanes idle, the driver
+  (:func:`testbed._engine.lanes.run_noisy`) moves the busy ones into a block half as
+  wide (a lane's numbers do not depend on its position);
 - a step of all lanes is loops across lanes without branches, which LLVM vectorises:
   the oracle's ``value_grad_lanes`` (f and g at every column, the same operations in
   the same order as ``value_grad``), then per coordinate i the lanes' normals
@@ -74,32 +77,11 @@ def _finish(r, k, st, s, X, B, p, stride, loss, stop, status):
 
 
 @njit
-def _compact(m, B, S, T, rep, eta, sigma):
-    """The busy lanes (rep >= 0) moved, in order, into arrays of m lanes."""
-    d = B.shape[0]
-    B2 = np.zeros((d, m))
-    S2 = np.ones((4, m), np.uint64)        # idle lanes: any nonzero xoshiro state
-    T2 = np.zeros(m, np.int64)
-    rep2 = np.full(m, -1, np.int64)
-    eta2 = np.zeros(m)
-    sigma2 = np.zeros(m)
-    a = 0
-    for r in range(rep.shape[0]):
-        if rep[r] >= 0:
-            for i in range(d):
-                B2[i, a] = B[i, r]
-            for j in range(4):
-                S2[j, a] = S[j, r]
-            T2[a], rep2[a], eta2[a], sigma2[a] = T[r], rep[r], eta[r], sigma[r]
-            a += 1
-    return B2, S2, T2, rep2, eta2, sigma2
-
-
-@njit
-def _steps(nxt, hi, X, H, Q, p, seed, r0, n_steps, stride, B, S, T, rep, eta, sigma,
-           loss, stop, status):
-    """Steps of every lane until all are idle, or until the queue (replicas nxt..hi-1)
-    is empty and at most half the lanes are busy; returns (nxt, busy)."""
+def steps(nxt, hi, X, H, Q, p, seed, r0, n_steps, stride, B, S, T, rep, eta, sigma,
+          loss, stop, status):
+    """Steps of every lane of the block B (d, m) until all lanes are idle, or until
+    the queue (replicas nxt..hi-1) is empty and at most half the lanes are busy;
+    an idle lane (rep -1) takes the next replica of the queue. Returns (nxt, busy)."""
     d, m = B.shape
     G = np.empty((d, m))
     F = np.empty(m)
@@ -110,6 +92,10 @@ def _steps(nxt, hi, X, H, Q, p, seed, r0, n_steps, stride, B, S, T, rep, eta, si
     n_obs = loss.shape[0]
     busy = 0
     for r in range(m):
+        if rep[r] < 0 and nxt < hi:
+            _load(r, nxt, X, H, seed, r0, B, S, T, eta, sigma, state)
+            rep[r] = nxt
+            nxt += 1
         busy += rep[r] >= 0
     while busy > 0 and not (nxt == hi and m >= 16 and 2 * busy <= m):
         value_grad_lanes(B, p, G, F)
@@ -125,7 +111,7 @@ def _steps(nxt, hi, X, H, Q, p, seed, r0, n_steps, stride, B, S, T, rep, eta, si
                 continue
             t = T[r]
             f = F[r]
-            if t % stride == 0 and t // stride < n_obs:
+            if n_obs > 0 and t % stride == 0 and t // stride < n_obs:
                 loss[t // stride, k] = f
             if not math.isfinite(f):
                 st, s = DIVERGED, t
@@ -145,31 +131,3 @@ def _steps(nxt, hi, X, H, Q, p, seed, r0, n_steps, stride, B, S, T, rep, eta, si
                 rep[r] = -1
                 busy -= 1
     return nxt, busy
-
-
-@njit
-def run(lo, hi, X, H, Q, p, seed, r0, n_steps, stride, slots, loss, stop, status):
-    """Replicas lo..hi-1 (rows of X, updated in place) for n_steps >= 1 steps through
-    at most ``slots`` lanes; H holds (eta, sigma) in 1 or N rows. Once the queue is empty and half the
-    lanes are idle, the busy ones move into a block half as wide (a lane's numbers do
-    not depend on its position)."""
-    d = X.shape[1]
-    m = min(slots, hi - lo)
-    B = np.empty((d, m))
-    S = np.empty((4, m), np.uint64)
-    T = np.zeros(m, np.int64)
-    rep = np.full(m, -1, np.int64)       # the replica in each lane, -1 once idle
-    eta = np.empty(m)
-    sigma = np.empty(m)
-    state = np.empty(4, np.uint64)
-    for r in range(m):
-        _load(r, lo + r, X, H, seed, r0, B, S, T, eta, sigma, state)
-        rep[r] = lo + r
-    nxt = lo + m
-    while True:
-        nxt, busy = _steps(nxt, hi, X, H, Q, p, seed, r0, n_steps, stride, B, S, T, rep,
-                           eta, sigma, loss, stop, status)
-        if busy == 0:
-            return
-        m = max(8, -(-busy // 8) * 8)
-        B, S, T, rep, eta, sigma = _compact(m, B, S, T, rep, eta, sigma)
