@@ -100,9 +100,8 @@ def seed_state(seed, replica, state):
 
 
 @njit(inline="always")
-def next_u64(state):
-    """Next xoshiro256** output; ``state`` is updated in place."""
-    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+def _xoshiro(s0, s1, s2, s3):
+    """One xoshiro256** step on the state words: (output, new s0, s1, s2, s3)."""
     result = _rotl(s1 * _U5, _U7) * _U9
     t = s1 << _U17
     s2 ^= s0
@@ -110,8 +109,14 @@ def next_u64(state):
     s1 ^= s2
     s0 ^= s3
     s2 ^= t
-    s3 = _rotl(s3, _U45)
-    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+    return result, s0, s1, s2, _rotl(s3, _U45)
+
+
+@njit(inline="always")
+def next_u64(state):
+    """Next xoshiro256** output; ``state`` is updated in place."""
+    result, state[0], state[1], state[2], state[3] = _xoshiro(state[0], state[1], state[2],
+                                                              state[3])
     return result
 
 
@@ -169,15 +174,7 @@ def normal_lanes(S, z, u, miss, state):
     m = z.shape[0]
     s0, s1, s2, s3 = S[0], S[1], S[2], S[3]
     for r in range(m):
-        a0, a1, a2, a3 = s0[r], s1[r], s2[r], s3[r]
-        v = _rotl(a1 * _U5, _U7) * _U9
-        t = a1 << _U17
-        a2 ^= a0
-        a3 ^= a1
-        a1 ^= a2
-        a0 ^= a3
-        a2 ^= t
-        s0[r], s1[r], s2[r], s3[r] = a0, a1, a2, _rotl(a3, _U45)
+        v, s0[r], s1[r], s2[r], s3[r] = _xoshiro(s0[r], s1[r], s2[r], s3[r])
         i = np.intp(v & _LOW8)
         j = np.int64(v) >> 11
         z[r] = j * _ZW[i]

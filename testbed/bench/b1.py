@@ -55,7 +55,8 @@ def run(state):
 def bound(state, rates) -> dict:
     """Each coordinate-step draws one normal; its arithmetic (the gradient
     lam x + x^3 and the update, 7 flops) is small beside the draw, so the rate of
-    normals from the per-replica streams bounds the coordinate-steps per second."""
+    normals from the per-replica streams, drawn across lanes as the noisy-GD lanes
+    draw them, bounds the coordinate-steps per second."""
     return {"units_per_second": rates.normals(), "by": "normal draws",
             "model": "1 normal per coordinate-step"}
 
