@@ -130,7 +130,7 @@ def instantiate(template, key: str, bindings: dict, functions=()):
     from .jit import njit
     for name, fn in functions:
         ns[name] = njit(types.FunctionType(fn.__code__, ns, name, fn.__defaults__),
-                        cache=False)
+                        cache=False, inline="always")
     sys.modules[modname] = module
     return module
 

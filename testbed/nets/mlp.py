@@ -602,7 +602,7 @@ def _loss(code, F, Y, m, k, scale, D):
     return 0.5 * scale * f
 
 
-@njit
+@njit(inline='always')
 def _value_grad(x, p, src, s0, Y, y0, m, g, gx, inputs):
     """The mean loss of the m inputs src[s0:] against Y[y0:], its parameter gradient
     into g and, when ``inputs``, its gradient with respect to the inputs into
@@ -771,7 +771,7 @@ def _hvp(x, p, src, s0, Y, y0, m, v, out):
     _hvp_after_forward(x, p, src, s0, Y, y0, m, v, out, ws, off, T, adj)
 
 
-@njit
+@njit(inline='always')
 def _hvp_after_forward(x, p, src, s0, Y, y0, m, v, out, ws, off, T, adj):
     """Hv given the primal forward pass in ws (everything that depends on v)."""
     _tangent(x, v, p, src, s0, m, ws, off, T)
@@ -862,7 +862,7 @@ def hvp_prepare(x, p):
     return ws
 
 
-@njit
+@njit(inline='always')
 def hvp_prepared(x, p, state, v, out):
     """H(x) v from the state of :func:`hvp_prepare` at the same x (which it does not
     modify: the tangents and adjoints go to other parts of the workspace)."""

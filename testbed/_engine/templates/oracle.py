@@ -121,7 +121,7 @@ def _top_ritz(alpha, beta, m):
     return w[m - 1], abs(beta[m - 1] * S[m - 1, m - 1])
 
 
-@njit
+@njit(inline='always')
 def lanczos(x, p, k, seed, alpha, beta, top_tol=0.0):
     """k steps of Lanczos on v -> H(x) v with full reorthogonalisation, from a seeded
     Gaussian start. Fills the tridiagonal (alpha, beta) and returns the number of
