@@ -763,14 +763,6 @@ def _tangent(x, v, p, src, s0, m, ws, off, T):
                         ws[a0 + T + q] = ws[z0 + T + q] * gam[j] + ws[z0 + q] * vg[j] + vb[j]
 
 
-@njit
-def _hvp(x, p, src, s0, Y, y0, m, v, out):
-    off, T, adj, total = _plan(p, m, 6, True)
-    ws = np.empty(total)
-    _forward(x, p, src, s0, m, ws, off)
-    _hvp_after_forward(x, p, src, s0, Y, y0, m, v, out, ws, off, T, adj)
-
-
 @njit(inline='always')
 def _hvp_after_forward(x, p, src, s0, Y, y0, m, v, out, ws, off, T, adj):
     """Hv given the primal forward pass in ws (everything that depends on v)."""
@@ -845,12 +837,6 @@ def _hvp_after_forward(x, p, src, s0, Y, y0, m, v, out, ws, off, T, adj):
 
 
 @njit
-def hvp(x, p, v, out):
-    """The exact Hessian-vector product H(x) v of the full-batch loss (R-operator)."""
-    _hvp(x, p, p, int(p[7]), p, int(p[8]), int(p[1]), v, out)
-
-
-@njit
 def hvp_prepare(x, p):
     """The state of repeated Hessian-vector products at one point x: the workspace
     holding the primal forward pass (about a third of the cost of a product), for
@@ -869,3 +855,10 @@ def hvp_prepared(x, p, state, v, out):
     m = int(p[1])
     off, T, adj, total = _plan(p, m, 6, True)
     _hvp_after_forward(x, p, p, int(p[7]), p, int(p[8]), m, v, out, state, off, T, adj)
+
+
+@njit
+def hvp(x, p, v, out):
+    """The exact Hessian-vector product H(x) v of the full-batch loss (R-operator): the
+    primal forward pass of :func:`hvp_prepare`, then :func:`hvp_prepared`."""
+    hvp_prepared(x, p, hvp_prepare(x, p), v, out)
