@@ -128,6 +128,9 @@ def instantiate(template, key: str, bindings: dict, functions=()):
     ns = module.__dict__
     ns.update(bindings)
     from .jit import njit
+    # inlined into their callers (Numba IR): as libraries of their own they would be
+    # compiled, with every kernel they call, once alone and again inside each caller
+    # (B4's runner: 3.9 s -> 2.1 s from an empty cache)
     for name, fn in functions:
         ns[name] = njit(types.FunctionType(fn.__code__, ns, name, fn.__defaults__),
                         cache=False, inline="always")

@@ -1,12 +1,15 @@
-"""The vectorised backends for SymPy landscapes ("lanes"): when they apply, and their
-instances per landscape oracle: plain GD (:mod:`testbed._engine.templates.lanes`) and
-noisy GD (:mod:`testbed._engine.templates.noisy_lanes`); each template documents its
-layout and why its results equal the generic runner's bit for bit.
+"""The vectorised backends ("lanes"), vectorised across replicas: when they apply,
+and their instances per landscape oracle: plain GD
+(:mod:`testbed._engine.templates.lanes`) and noisy GD
+(:mod:`testbed._engine.templates.noisy_lanes`); each template documents its layout and
+why its results equal the generic runner's bit for bit.
 
 ``testbed.run(L, rule, ...)`` takes a lanes backend (see :func:`eligible`) when the
-rule is ``gd`` (with no event) or ``noisy_gd`` (any event) on a SymPy landscape, with
-no projection, shared landscape parameters, at most the loss observed, no coordinates
-recorded and at least :data:`MIN_REPLICAS` replicas.
+rule is ``gd`` with no event on a SymPy landscape, or ``noisy_gd`` with any event on a
+landscape whose oracle has ``value_grad_lanes`` (generated for SymPy landscapes; a
+hand-written kernel module may define it), with no projection, shared landscape
+parameters, at most the loss observed, no coordinates recorded and at least
+:data:`MIN_REPLICAS` replicas.
 """
 from __future__ import annotations
 

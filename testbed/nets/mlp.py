@@ -602,6 +602,9 @@ def _loss(code, F, Y, m, k, scale, D):
     return 0.5 * scale * f
 
 
+# _value_grad, _hvp_after_forward and hvp_prepared are inlined (Numba IR) into their
+# callers: compiled as libraries of their own, each would be compiled again inside
+# every caller's (B4's first run: 20.1 s -> 18.4 s from an empty cache)
 @njit(inline='always')
 def _value_grad(x, p, src, s0, Y, y0, m, g, gx, inputs):
     """The mean loss of the m inputs src[s0:] against Y[y0:], its parameter gradient

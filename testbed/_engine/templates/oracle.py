@@ -121,6 +121,9 @@ def _top_ritz(alpha, beta, m):
     return w[m - 1], abs(beta[m - 1] * S[m - 1, m - 1])
 
 
+# inlined (Numba IR) into sharpness_lanczos, which the sharpness observers call: a
+# library of its own would be compiled once alone and again inside it, the network's
+# Hessian-vector product with it (B4's first run: 1 s less)
 @njit(inline='always')
 def lanczos(x, p, k, seed, alpha, beta, top_tol=0.0):
     """k steps of Lanczos on v -> H(x) v with full reorthogonalisation, from a seeded
