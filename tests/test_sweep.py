@@ -215,8 +215,10 @@ def test_local_pool_sigint_then_resume(results):
     log = str(results / "log")
     out = results / "o"
     env = {**os.environ, "TESTBED_RESULTS": str(results / "res")}
+    # task a = 1 holds its worker for 10 s, so the sweep cannot end before the signal
+    # (with short tasks only, the last ones could finish before it landed)
     cmd = [sys.executable, "-m", "testbed.cli", "sweep", f"{HELPERS}:toy", "--grid",
-           "a=1:8:8", f"log={log}", "pause=3", "--workers", "2", "--out", str(out)]
+           "a=1:8:8", f"log={log}", "pause=10", "hold=1", "--workers", "2", "--out", str(out)]
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 40
     while len(list((results / "res").rglob("*.json"))) < 2 and time.time() < deadline:
@@ -228,8 +230,8 @@ def test_local_pool_sigint_then_resume(results):
     done = {p: p.stat().st_mtime_ns for p in (results / "res").rglob("*.npz")}
     assert 2 <= len(done) < 8
     before = H.calls(log)
-    sw = sweep(f"{HELPERS}:toy", {"a": "1:8:8", "log": log, "pause": 3}, workers=0,
-               out=out, progress=False)
+    sw = sweep(f"{HELPERS}:toy", {"a": "1:8:8", "log": log, "pause": 10, "hold": 1},
+               workers=0, out=out, progress=False)
     resumed = _new(before, H.calls(log))
     assert len(resumed) == 8 - len(done)                 # only the unfinished ran
     assert all(p.stat().st_mtime_ns == t for p, t in done.items())
