@@ -220,9 +220,11 @@ def test_local_pool_sigint_then_resume(results):
     cmd = [sys.executable, "-m", "testbed.cli", "sweep", f"{HELPERS}:toy", "--grid",
            "a=1:8:8", f"log={log}", "pause=10", "hold=1", "--workers", "2", "--out", str(out)]
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 40
-    while len(list((results / "res").rglob("*.json"))) < 2 and time.time() < deadline:
+    deadline = time.time() + 120
+    while (len(list((results / "res").rglob("*.json"))) < 2 and time.time() < deadline
+           and proc.poll() is None):
         time.sleep(0.05)
+    assert proc.poll() is None, "the sweep ended before two tasks were stored"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
@@ -237,6 +239,28 @@ def test_local_pool_sigint_then_resume(results):
     assert all(p.stat().st_mtime_ns == t for p, t in done.items())
     assert sw.frame()["cached"].sum() == len(done)
     assert_toy_results(sw, range(1, 9), [0])
+
+
+def test_pool_found_broken_at_submit_is_rebuilt(results, monkeypatch):
+    """A worker that dies between two waits leaves the pool broken before its future
+    is seen: the next submit raises. The task goes back to the queue, the pool is
+    rebuilt, and the sweep ends with every result (seen once on a clean clone)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from testbed.sweep import backends
+    raised = []
+
+    class BreaksOnce(backends.ProcessPoolExecutor):
+        def submit(self, *args, **kwargs):
+            if not raised:
+                raised.append(True)
+                raise BrokenProcessPool("a worker died (simulated)")
+            return super().submit(*args, **kwargs)
+
+    monkeypatch.setattr(backends, "ProcessPoolExecutor", BreaksOnce)
+    sw = sweep(H.toy, {"a": "1:3:3"}, workers=2, out=results / "o", progress=False)
+    assert raised
+    assert_toy_results(sw, range(1, 4), [0])
 
 
 def _new(before, after):

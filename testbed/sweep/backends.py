@@ -102,12 +102,18 @@ def run_pool(experiment, tasks, env, monitor, workers: int) -> None:
 
     try:
         while queue or running:
-            while queue and len(running) < workers:
+            broken = False
+            while queue and len(running) < workers and not broken:
                 t = queue.popleft()
-                running[pool.submit(run_task, experiment, t.point, t.seed, env)] = t
+                try:
+                    future = pool.submit(run_task, experiment, t.point, t.seed, env)
+                except BrokenProcessPool:   # a worker died since the last wait: the
+                    queue.appendleft(t)     # task never ran; the pool is rebuilt below
+                    broken = True
+                    continue
+                running[future] = t
                 monitor.started(t)
             done, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
-            broken = False
             for f in done:
                 broken |= settle(f, running.pop(f))
             if broken:                      # the pool is gone: settle all it held
