@@ -219,7 +219,11 @@ def test_local_pool_sigint_then_resume(results):
     # (with short tasks only, the last ones could finish before it landed)
     cmd = [sys.executable, "-m", "testbed.cli", "sweep", f"{HELPERS}:toy", "--grid",
            "a=1:8:8", f"log={log}", "pause=10", "hold=1", "--workers", "2", "--out", str(out)]
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    # SIGINT at its default in the client, whatever this process inherited (a test run
+    # started in the background by a non-interactive shell ignores SIGINT, and so would
+    # the client: the signal was then lost and the sweep ran to its end)
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while (len(list((results / "res").rglob("*.json"))) < 2 and time.time() < deadline
            and proc.poll() is None):
