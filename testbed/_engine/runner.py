@@ -189,6 +189,13 @@ def _sharpness_of_iterates(oracle, xs, loss, P, n_iter, out, threads, pairs=None
     single-threaded BLAS (the kernels release the GIL)."""
     if pairs is None:
         pairs = np.argwhere(np.isfinite(loss))
+    with blas.limit(1):
+        _sharpness_of_pairs(oracle, xs, P, n_iter, out, threads, pairs)
+
+
+def _sharpness_of_pairs(oracle, xs, P, n_iter, out, threads, pairs):
+    """The work of :func:`_sharpness_of_iterates`, for callers that limit the BLAS
+    threads already (threadpoolctl's limit costs about 2 ms a call)."""
     d = xs.shape[1]
     # the branch oracle.sharpness takes at this d, called directly (nothing else compiled)
     sharpness = oracle.sharpness_lanczos if d > max(64, n_iter) else oracle.sharpness
@@ -197,8 +204,7 @@ def _sharpness_of_iterates(oracle, xs, loss, P, n_iter, out, threads, pairs=None
         for k, r in pairs[lo:hi]:
             p = P[r] if P.shape[0] > 1 else P[0]
             out[k, r] = sharpness(np.ascontiguousarray(xs[k, :, r]), p, n_iter)
-    with blas.limit(1):
-        parallel.over_range(work, len(pairs), threads)
+    parallel.over_range(work, len(pairs), threads)
 
 
 def _run_with_sharpness_alongside(kernel, oracle, job, args, threads, xs, loss, sharp,
@@ -207,28 +213,33 @@ def _run_with_sharpness_alongside(kernel, oracle, job, args, threads, xs, loss, 
     the iterates already recorded (a network's GD steps run on one core; its sharpness
     observations, Lanczos on HVPs, cost more than the steps and need no step to wait).
     Observation k of replica r is taken once the runner has recorded k + 2 of them (or
-    finished): its row was written at least a stride of steps earlier. The values are
-    those of the same compiled function on the same iterates, whatever the timing."""
+    finished): its row was written at least a stride of steps earlier. While the run
+    goes on, the spare threads take one ready observation each at a time, so that the
+    ones left when it ends are shared among all threads. The values are those of the
+    same compiled function on the same iterates, whatever the timing."""
     N = progress.shape[0]
     done = np.zeros(loss.shape, np.bool_)
     spare = threads - N
 
-    def ready(finished):
+    def ready(finished, most=None):
+        """Up to ``most`` of the observations not yet taken whose iterates are
+        recorded, oldest first, marked as taken; those with a non-finite loss (no
+        sharpness) are dropped."""
         counts = np.full(N, loss.shape[0]) if finished else np.maximum(progress - 1, 0)
         mask = (np.arange(loss.shape[0])[:, None] < counts[None, :]) & ~done
-        pairs = np.argwhere(mask)
-        done[mask] = True
+        pairs = np.argwhere(mask)[:most]
+        done[pairs[:, 0], pairs[:, 1]] = True
         return pairs[np.isfinite(loss[pairs[:, 0], pairs[:, 1]])]
 
     with blas.limit(1), concurrent.futures.ThreadPoolExecutor(1) as pool:
         future = pool.submit(parallel.over_range, kernel.run, N, N, *args)
         while not future.done():
-            pairs = ready(False)
+            pairs = ready(False, spare)
             if len(pairs):
-                _sharpness_of_iterates(oracle, xs, loss, job.P, job.sharpness_iters, sharp,
-                                       spare, pairs)
+                _sharpness_of_pairs(oracle, xs, job.P, job.sharpness_iters, sharp, spare,
+                                    pairs)
             else:
                 time.sleep(0.002)
         future.result()
-    _sharpness_of_iterates(oracle, xs, loss, job.P, job.sharpness_iters, sharp, threads,
-                           ready(True))
+        _sharpness_of_pairs(oracle, xs, job.P, job.sharpness_iters, sharp, threads,
+                            ready(True))

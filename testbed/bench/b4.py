@@ -58,18 +58,28 @@ def run(state, rule="gd", **hyper):
 
 
 def flops_per_step(state, gradients_per_step=1) -> float:
-    """The work model: a gradient costs three matrix products per layer (forward,
-    weight gradient, input adjoint; the first layer has no input adjoint), 2 m n_in
-    n_out flops each on m samples; a Hessian-vector product (R-operator) twice a
-    gradient; each observation LANCZOS products. Per step: ``gradients_per_step``
-    gradients plus the observations' share."""
+    """The work model, counted in the matrix products of :mod:`testbed.nets.mlp`, each
+    2 m n_in n_out flops on m samples (the elementwise work is left out):
+
+    - a gradient: per layer the forward product, the weight gradient and the input
+      adjoint (none in the first layer): 3 products, 2 in the first;
+    - an observation: the forward and plain backward passes at the iterate once
+      (``hvp_prepare``: 2 products a layer, 1 in the first), then LANCZOS
+      Hessian-vector products (R-operator), each the forward tangents (2 products,
+      1 in the first layer) and the adjoints' tangents (4: two weight-gradient terms,
+      two adjoint terms; 1 in the first layer): 6 products a layer, 2 in the first.
+
+    Per step: ``gradients_per_step`` gradients plus the observations' share."""
     widths = (64, 32, 32, 10)
     m = N_SAMPLES
-    grad = 0.0
+    grad = prepare = hvp = 0.0
     for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-        grad += (3 if i else 2) * 2.0 * m * a * b
+        product = 2.0 * m * a * b
+        grad += (3 if i else 2) * product
+        prepare += (2 if i else 1) * product
+        hvp += (6 if i else 2) * product
     observations = state["steps"] // STRIDE
-    return gradients_per_step * grad + observations * LANCZOS * 2 * grad / state["steps"]
+    return gradients_per_step * grad + observations * (prepare + LANCZOS * hvp) / state["steps"]
 
 
 def bound(state, rates, gradients_per_step=1) -> dict:

@@ -134,7 +134,7 @@ def lanczos(x, p, k, seed, alpha, beta, top_tol=0.0):
     arithmetic as the array expressions, without their shape checks, whose error
     messages took seconds to compile.)"""
     d = x.shape[0]
-    V = np.zeros((k + 1, d))
+    V = np.empty((k + 1, d))            # row j is written before it is read
     rng = np.empty(4, np.uint64)
     seed_state(seed, 0, rng)
     nrm = 0.0
