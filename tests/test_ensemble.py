@@ -291,6 +291,24 @@ def test_sharpness_alongside_the_run_equals_the_in_run_observer(monkeypatch, eta
     assert finite.all() == (eta < 1)
 
 
+def test_an_error_in_the_run_alongside_the_sharpness_is_raised():
+    """The run's exception reaches the caller and the observers stop (no hang)."""
+    import types
+    from testbed._engine import runner as _runner
+
+    class Failing:
+        @staticmethod
+        def run(lo, hi, *args):
+            raise RuntimeError("step failed")
+    loss = np.full((5, 1), np.nan)
+    job = types.SimpleNamespace(P=np.zeros((1, 0)), sharpness_iters=12)
+    oracle = types.SimpleNamespace(sharpness=None, sharpness_lanczos=None)
+    with pytest.raises(RuntimeError, match="step failed"):
+        _runner._run_with_sharpness_alongside(Failing, oracle, job, (), 2,
+                                              np.zeros((5, 80, 1)), loss, loss.copy(),
+                                              np.zeros(1, np.int64))
+
+
 def test_nan_params_are_refused(quad):
     with pytest.raises(TestbedError, match="params contain NaN"):
         testbed.run(quad, "gd", np.ones(3), 5, n=2, eta=0.1,

@@ -16,6 +16,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import numbers
+import threading
 import time
 
 import numba
@@ -182,64 +183,86 @@ def _sharpness_after(N, d, rows) -> bool:
     return d > 64 and rows * d * N * 8 <= SHARPNESS_AFTER_BYTES
 
 
-def _sharpness_of_iterates(oracle, xs, loss, P, n_iter, out, threads, pairs=None):
-    """out[k, r] = sharpness at the recorded iterate xs[k, :, r] for the (k, r) in
-    ``pairs`` (default: every one where the runner observed a finite loss; NaN stays
-    elsewhere, as inside the runner); in threads over the pairs, each with
-    single-threaded BLAS (the kernels release the GIL)."""
-    if pairs is None:
-        pairs = np.argwhere(np.isfinite(loss))
-    with blas.limit(1):
-        _sharpness_of_pairs(oracle, xs, P, n_iter, out, threads, pairs)
+def _sharpness_function(oracle, d, n_iter):
+    """The branch ``oracle.sharpness`` takes at this d, called directly (nothing else
+    compiled)."""
+    return oracle.sharpness_lanczos if d > max(64, n_iter) else oracle.sharpness
 
 
-def _sharpness_of_pairs(oracle, xs, P, n_iter, out, threads, pairs):
-    """The work of :func:`_sharpness_of_iterates`, for callers that limit the BLAS
-    threads already (threadpoolctl's limit costs about 2 ms a call)."""
-    d = xs.shape[1]
-    # the branch oracle.sharpness takes at this d, called directly (nothing else compiled)
-    sharpness = oracle.sharpness_lanczos if d > max(64, n_iter) else oracle.sharpness
+def _sharpness_at(sharpness, xs, P, n_iter, k, r):
+    """The sharpness at the recorded iterate xs[k, :, r]."""
+    p = P[r] if P.shape[0] > 1 else P[0]
+    return sharpness(np.ascontiguousarray(xs[k, :, r]), p, n_iter)
+
+
+def _sharpness_of_iterates(oracle, xs, loss, P, n_iter, out, threads):
+    """out[k, r] = sharpness at the recorded iterate xs[k, :, r] wherever the runner
+    observed a finite loss (NaN stays elsewhere, as inside the runner); in threads
+    over the (k, r) pairs, each with single-threaded BLAS (the kernels release the
+    GIL)."""
+    pairs = np.argwhere(np.isfinite(loss))
+    sharpness = _sharpness_function(oracle, xs.shape[1], n_iter)
 
     def work(lo, hi):
         for k, r in pairs[lo:hi]:
-            p = P[r] if P.shape[0] > 1 else P[0]
-            out[k, r] = sharpness(np.ascontiguousarray(xs[k, :, r]), p, n_iter)
-    parallel.over_range(work, len(pairs), threads)
+            out[k, r] = _sharpness_at(sharpness, xs, P, n_iter, k, r)
+    with blas.limit(1):
+        parallel.over_range(work, len(pairs), threads)
 
 
 def _run_with_sharpness_alongside(kernel, oracle, job, args, threads, xs, loss, sharp,
                                   progress):
-    """The run on N < threads threads while the spare threads compute the sharpness of
-    the iterates already recorded (a network's GD steps run on one core; its sharpness
-    observations, Lanczos on HVPs, cost more than the steps and need no step to wait).
-    Observation k of replica r is taken once the runner has recorded k + 2 of them (or
-    finished): its row was written at least a stride of steps earlier. While the run
-    goes on, the spare threads take one ready observation each at a time, so that the
-    ones left when it ends are shared among all threads. The values are those of the
-    same compiled function on the same iterates, whatever the timing."""
+    """The run of N < threads replicas, one thread each, while the spare threads compute
+    the sharpness of the iterates already recorded (a network's GD steps run on one
+    core; its sharpness observations, Lanczos on HVPs, cost more than the steps and
+    need no step to wait). Every thread takes one observation at a time, the oldest
+    ready; a replica's thread joins in once its run ends, so the observations left
+    then are shared by all threads. Observation k of replica r is ready once the
+    runner has recorded k + 2 of them (its row was written at least a stride of
+    steps earlier) or finished. The values are those of the same compiled function on
+    the same iterates, whatever the timing."""
     N = progress.shape[0]
-    done = np.zeros(loss.shape, np.bool_)
-    spare = threads - N
+    rows = np.arange(loss.shape[0])[:, None]
+    taken = np.zeros(loss.shape, np.bool_)
+    ended = np.zeros(N, np.bool_)
+    lock = threading.Lock()
+    failed = threading.Event()
+    sharpness = _sharpness_function(oracle, xs.shape[1], job.sharpness_iters)
 
-    def ready(finished, most=None):
-        """Up to ``most`` of the observations not yet taken whose iterates are
-        recorded, oldest first, marked as taken; those with a non-finite loss (no
-        sharpness) are dropped."""
-        counts = np.full(N, loss.shape[0]) if finished else np.maximum(progress - 1, 0)
-        mask = (np.arange(loss.shape[0])[:, None] < counts[None, :]) & ~done
-        pairs = np.argwhere(mask)[:most]
-        done[pairs[:, 0], pairs[:, 1]] = True
-        return pairs[np.isfinite(loss[pairs[:, 0], pairs[:, 1]])]
+    def take():
+        """The oldest ready observation not yet taken (with a finite loss: there is no
+        sharpness where the loss is not finite), and whether every observation is
+        taken and every run ended."""
+        with lock:
+            counts = np.where(ended, loss.shape[0], np.maximum(progress - 1, 0))
+            for k, r in np.argwhere((rows < counts[None, :]) & ~taken):
+                taken[k, r] = True
+                if np.isfinite(loss[k, r]):
+                    return (k, r), False
+            return None, bool(ended.all() and taken.all())
 
-    with blas.limit(1), concurrent.futures.ThreadPoolExecutor(1) as pool:
-        future = pool.submit(parallel.over_range, kernel.run, N, N, *args)
-        while not future.done():
-            pairs = ready(False, spare)
-            if len(pairs):
-                _sharpness_of_pairs(oracle, xs, job.P, job.sharpness_iters, sharp, spare,
-                                    pairs)
-            else:
+    def observe():
+        while not failed.is_set():
+            pair, over = take()
+            if over:
+                return
+            if pair is None:
                 time.sleep(0.002)
-        future.result()
-        _sharpness_of_pairs(oracle, xs, job.P, job.sharpness_iters, sharp, threads,
-                            ready(True))
+                continue
+            sharp[pair] = _sharpness_at(sharpness, xs, job.P, job.sharpness_iters, *pair)
+
+    def run_then_observe(r):
+        try:
+            kernel.run(r, r + 1, *args)
+        except BaseException:
+            failed.set()
+            raise
+        with lock:
+            ended[r] = True
+        observe()
+
+    with blas.limit(1), concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(run_then_observe, r) for r in range(N)]
+        futures += [pool.submit(observe) for _ in range(threads - N)]
+        for future in futures:
+            future.result()

@@ -33,17 +33,14 @@ sgd_momentum) samples (t node, datum) pairs uniformly.
 import numpy as np
 
 from testbed._engine.jit import njit
+from testbed._engine.templates import unbound
 
 MAGIC = 7151.0
 HEADER = 8
 
 
-def _unbound(*args):
-    raise RuntimeError("bound when testbed._engine.codegen.instantiate makes an instance")
-
-
-base_value = base_value_grad = base_hvp = _unbound
-base_value_grad_batch = base_n_samples = _unbound
+base_value = base_value_grad = base_hvp = unbound
+base_value_grad_batch = base_n_samples = unbound
 
 
 @njit

@@ -36,13 +36,10 @@ import numpy as np
 
 from testbed._engine.jit import njit
 from testbed._engine.status import BUDGET, DIVERGED
+from testbed._engine.templates import unbound
 
 
-def _unbound(*args):
-    raise RuntimeError("bound when testbed._engine.codegen.instantiate makes an instance")
-
-
-lane = lane_exact = lane_params = lane_rows = _unbound
+lane = lane_exact = lane_params = lane_rows = unbound
 
 
 @njit(inline="always")

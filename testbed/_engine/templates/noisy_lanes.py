@@ -34,13 +34,10 @@ import numpy as np
 from testbed._engine.jit import njit
 from testbed._engine.rng import normal_lanes, seed_state
 from testbed._engine.status import BUDGET, DIVERGED, EVENT
+from testbed._engine.templates import unbound
 
 
-def _unbound(*args):
-    raise RuntimeError("bound when testbed._engine.codegen.instantiate makes an instance")
-
-
-value_grad_lanes = value_grad = event = _unbound
+value_grad_lanes = value_grad = event = unbound
 
 
 @njit(inline="always")

@@ -24,6 +24,7 @@ import numpy as np
 
 from testbed._engine.jit import njit
 from testbed._engine.rng import normal, seed_state
+from testbed._engine.templates import unbound
 
 # relative accuracy of the central-difference HVP on smooth functions of unit scale
 FD_HVP_REL_ERROR = 1e-10
@@ -33,11 +34,7 @@ CHECK_FROM = 8              # Lanczos steps before the first convergence check
 _FD_STEP = 6.0554544523933395e-06          # eps^(1/3), eps = 2^-52
 
 
-def _unbound(*args):
-    raise RuntimeError("bound when testbed._engine.codegen.instantiate makes an instance")
-
-
-value = value_grad = hessian = hvp = hvp_prepare = hvp_prepared = _unbound
+value = value_grad = hessian = hvp = hvp_prepare = hvp_prepared = unbound
 
 
 @njit

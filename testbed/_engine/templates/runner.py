@@ -22,15 +22,12 @@ import numpy as np
 from testbed._engine.jit import njit
 from testbed._engine.rng import normal, seed_state, uniform, uniform_ball  # noqa: F401 (rules)
 from testbed._engine.status import BUDGET, DIVERGED, DONE, EVENT
+from testbed._engine.templates import unbound
 
 
-def _unbound(*args):
-    raise RuntimeError("bound when testbed._engine.codegen.instantiate makes an instance")
-
-
-value_grad = hessian = hvp = sharpness = value_grad_batch = n_samples = _unbound
-value_grad_inputs = _unbound
-init = step = event = project = _unbound
+value_grad = hessian = hvp = sharpness = value_grad_batch = n_samples = unbound
+value_grad_inputs = unbound
+init = step = event = project = unbound
 
 
 @njit
