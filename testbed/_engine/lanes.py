@@ -108,6 +108,11 @@ def run_noisy(landscape, X, H, event, seed, r0, steps: int, stride: int, observe
     H = np.ascontiguousarray(H[:, :2])
     p = np.ascontiguousarray(landscape.p, dtype=np.float64)
 
+    def scratch(m):
+        """The kernel's scratch for m lanes (see the template's ``steps``)."""
+        return (np.empty((d, m)), np.empty(m), np.empty(m), np.empty(m, np.uint64),
+                np.zeros(-(-m // 8) * 8, np.uint8), np.empty(4, np.uint64), np.empty(d))
+
     def share(lo, hi):
         """Replicas lo..hi-1 through at most ``slots`` lanes, halving the block as the
         tail empties (the compiled steps release the GIL)."""
@@ -118,7 +123,8 @@ def run_noisy(landscape, X, H, event, seed, r0, steps: int, stride: int, observe
         nxt = lo
         while True:
             nxt, busy = module.steps(nxt, hi, X, H, event.params, p, seed, r0, steps, stride,
-                                     B, S, T, rep, eta, sigma, loss, stop, status)
+                                     B, S, T, rep, eta, sigma, loss, stop, status,
+                                     *scratch(m))
             if busy == 0:
                 return
             keep = np.flatnonzero(rep >= 0)       # move the busy lanes to the front

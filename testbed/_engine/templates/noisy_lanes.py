@@ -55,9 +55,10 @@ def _load(r, k, X, H, seed, r0, B, S, T, eta, sigma, state):
 
 
 @njit(inline="always")
-def _finish(r, k, st, s, X, B, p, stride, loss, stop, status):
+def _finish(r, k, st, s, X, B, p, stride, loss, stop, status, g1):
     """Replica k, in lane r, stopped at step s with status st: the end-of-run
-    finiteness check, the final observation, the results."""
+    finiteness check, the final observation (its gradient into the scratch g1), the
+    results."""
     d = B.shape[0]
     if st == BUDGET:
         for i in range(d):
@@ -68,24 +69,21 @@ def _finish(r, k, st, s, X, B, p, stride, loss, stop, status):
         X[k, i] = B[i, r]
     n_obs = loss.shape[0]
     if st != DIVERGED and s % stride == 0 and s // stride < n_obs:
-        loss[s // stride, k] = value_grad(X[k], p, np.empty(d))
+        loss[s // stride, k] = value_grad(X[k], p, g1)
     stop[k] = s
     status[k] = st
 
 
 @njit
 def steps(nxt, hi, X, H, Q, p, seed, r0, n_steps, stride, B, S, T, rep, eta, sigma,
-          loss, stop, status):
+          loss, stop, status, G, F, z, u, miss, state, g1):
     """Steps of every lane of the block B (d, m) until all lanes are idle, or until
     the queue (replicas nxt..hi-1) is empty and at most half the lanes are busy;
-    an idle lane (rep -1) takes the next replica of the queue. Returns (nxt, busy)."""
+    an idle lane (rep -1) takes the next replica of the queue. Returns (nxt, busy).
+    Scratch from the caller (allocating it here compiled NumPy's allocators for five
+    more signatures): G (d, m), F, z, u (m), miss (uint8, m rounded up to a multiple
+    of 8, zero), state (uint64, 4), g1 (d)."""
     d, m = B.shape
-    G = np.empty((d, m))
-    F = np.empty(m)
-    z = np.empty(m)
-    u = np.empty(m, np.uint64)
-    miss = np.zeros(-(-m // 8) * 8, np.uint8)
-    state = np.empty(4, np.uint64)
     n_obs = loss.shape[0]
     busy = 0
     for r in range(m):
@@ -119,7 +117,7 @@ def steps(nxt, hi, X, H, Q, p, seed, r0, n_steps, stride, B, S, T, rep, eta, sig
             else:
                 T[r] = t + 1
                 continue
-            _finish(r, k, st, s, X, B, p, stride, loss, stop, status)
+            _finish(r, k, st, s, X, B, p, stride, loss, stop, status, g1)
             if nxt < hi:
                 _load(r, nxt, X, H, seed, r0, B, S, T, eta, sigma, state)
                 rep[r] = nxt
