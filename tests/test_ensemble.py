@@ -291,22 +291,31 @@ def test_sharpness_alongside_the_run_equals_the_in_run_observer(monkeypatch, eta
     assert finite.all() == (eta < 1)
 
 
-def test_an_error_in_the_run_alongside_the_sharpness_is_raised():
-    """The run's exception reaches the caller and the observers stop (no hang)."""
+@pytest.mark.parametrize("where", ["run", "observer"])
+def test_an_error_alongside_the_sharpness_is_raised(where):
+    """An exception in the run or in an observation reaches the caller and the other
+    threads stop (no hang)."""
     import types
     from testbed._engine import runner as _runner
 
-    class Failing:
+    class Kernel:
         @staticmethod
         def run(lo, hi, *args):
-            raise RuntimeError("step failed")
+            if where == "run":
+                raise RuntimeError("step failed")
+            loss[:, lo] = 1.0                   # every observation ready and finite
+            progress[lo] = loss.shape[0]
+
+    def sharpness(x, p, n_iter):
+        raise RuntimeError("observation failed")
     loss = np.full((5, 1), np.nan)
+    progress = np.zeros(1, np.int64)
     job = types.SimpleNamespace(P=np.zeros((1, 0)), sharpness_iters=12)
-    oracle = types.SimpleNamespace(sharpness=None, sharpness_lanczos=None)
-    with pytest.raises(RuntimeError, match="step failed"):
-        _runner._run_with_sharpness_alongside(Failing, oracle, job, (), 2,
+    oracle = types.SimpleNamespace(sharpness=sharpness, sharpness_lanczos=sharpness)
+    with pytest.raises(RuntimeError, match="step failed" if where == "run" else "observation"):
+        _runner._run_with_sharpness_alongside(Kernel, oracle, job, (), 2,
                                               np.zeros((5, 80, 1)), loss, loss.copy(),
-                                              np.zeros(1, np.int64))
+                                              progress)
 
 
 def test_nan_params_are_refused(quad):

@@ -220,7 +220,8 @@ def _run_with_sharpness_alongside(kernel, oracle, job, args, threads, xs, loss, 
     then are shared by all threads. Observation k of replica r is ready once the
     runner has recorded k + 2 of them (its row was written at least a stride of
     steps earlier) or finished. The values are those of the same compiled function on
-    the same iterates, whatever the timing."""
+    the same iterates, whatever the timing. An error in any thread, or an interrupt,
+    stops the observers and is raised."""
     N = progress.shape[0]
     rows = np.arange(loss.shape[0])[:, None]
     taken = np.zeros(loss.shape, np.bool_)
@@ -252,17 +253,24 @@ def _run_with_sharpness_alongside(kernel, oracle, job, args, threads, xs, loss, 
             sharp[pair] = _sharpness_at(sharpness, xs, job.P, job.sharpness_iters, *pair)
 
     def run_then_observe(r):
-        try:
-            kernel.run(r, r + 1, *args)
-        except BaseException:
-            failed.set()
-            raise
+        kernel.run(r, r + 1, *args)
         with lock:
             ended[r] = True
         observe()
 
+    def stopping_all_on_error(work, *a):
+        try:
+            work(*a)
+        except BaseException:
+            failed.set()
+            raise
+
     with blas.limit(1), concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        futures = [pool.submit(run_then_observe, r) for r in range(N)]
-        futures += [pool.submit(observe) for _ in range(threads - N)]
-        for future in futures:
-            future.result()
+        futures = [pool.submit(stopping_all_on_error, run_then_observe, r) for r in range(N)]
+        futures += [pool.submit(stopping_all_on_error, observe) for _ in range(threads - N)]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:       # an error, or an interrupt here: the observers stop
+            failed.set()            # (a run in progress ends on its own)
+            raise
