@@ -50,10 +50,10 @@ layer along :math:`v`, and one reverse pass carries the adjoints
 :math:`D = \partial L / \partial H` and their tangents :math:`R\{D\}`; then
 :math:`Hv = R\{\nabla f\}`. It costs about two gradients and has the rounding error
 of one. The oracle assembles the Hessian from d such products (columns, sharing one
-forward and plain backward pass) and symmetrises it: for small networks. ``hvp_prepare`` /
-``hvp_prepared`` split off the primal forward pass and the plain backward pass (the
-adjoints D, which do not depend on v), for many products at one point (Lanczos): on
-B4's network 20 products cost 35% less than 20 calls of ``hvp``.
+forward and plain backward pass) and symmetrises it: for small networks.
+``hvp_prepare`` / ``hvp_prepared`` split off the primal forward pass and the plain
+backward pass (the adjoints D, which do not depend on v), for many products at one
+point (Lanczos): on B4's network 20 products cost 35% less than 20 calls of ``hvp``.
 
 Matrix products call BLAS dgemm directly (``gemm``, through the same entry point
 NumPy-style ``np.dot`` uses inside Numba, with transposes and accumulation as
@@ -598,7 +598,7 @@ def _loss(code, F, Y, m, k, scale, D):
     return 0.5 * scale * f
 
 
-# _value_grad, _hvp_after_forward and hvp_prepared are inlined (Numba IR) into their
+# _value_grad, _hvp_after_passes and hvp_prepared are inlined (Numba IR) into their
 # callers: compiled as libraries of their own, each would be compiled again inside
 # every caller's (B4's first run: 20.1 s -> 18.4 s from an empty cache)
 @njit(inline='always')
@@ -808,7 +808,7 @@ def _plain_backward(x, p, Y, y0, m, ws, off, pl):
 
 
 @njit(inline='always')
-def _hvp_after_forward(x, p, src, s0, Y, y0, m, v, out, ws, off, T, adj, pl):
+def _hvp_after_passes(x, p, src, s0, Y, y0, m, v, out, ws, off, T, adj, pl):
     """Hv given the primal forward and backward passes in ws (:func:`hvp_prepare`):
     the forward tangents, then the tangents of the adjoints, R{D}, block by block."""
     _tangent(x, v, p, src, s0, m, ws, off, T)
@@ -894,16 +894,19 @@ def hvp_prepare(x, p):
 
 @njit(inline='always')
 def hvp_prepared(x, p, state, v, out):
-    """H(x) v from the state of :func:`hvp_prepare` at the same x (which it does not
-    modify: the tangents go to other parts of the workspace)."""
+    """H(x) v from the state of :func:`hvp_prepare` at the same x. The product writes
+    its tangents to other parts of the workspace than the forward and plain backward
+    passes it reads, so any number of products may follow one preparation."""
     m = int(p[1])
     off, T, adj, total = _plan(p, m, 4, True)
     pl, end = _adjoints(p, m, total)
-    _hvp_after_forward(x, p, p, int(p[7]), p, int(p[8]), m, v, out, state, off, T, adj, pl)
+    _hvp_after_passes(x, p, p, int(p[7]), p, int(p[8]), m, v, out, state, off, T, adj,
+                      pl)
 
 
 @njit
 def hvp(x, p, v, out):
     """The exact Hessian-vector product H(x) v of the full-batch loss (R-operator): the
-    primal forward pass of :func:`hvp_prepare`, then :func:`hvp_prepared`."""
+    primal forward and plain backward passes of :func:`hvp_prepare`, then
+    :func:`hvp_prepared`."""
     hvp_prepared(x, p, hvp_prepare(x, p), v, out)
