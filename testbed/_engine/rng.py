@@ -128,23 +128,36 @@ def uniform(state):
 
 @njit(inline="always")
 def _normal_slow(state, u):
-    """Ziggurat from a draw ``u`` that missed the fast path: tail, wedge, retry."""
+    """Ziggurat from a draw ``u`` that missed the fast path: tail, wedge, retry. Written
+    as a loop with one draw site, each pass taking the next draw for its phase
+    (compiled, each site inlines the generator: four sites compiled 0.2 s slower)."""
+    phase = 0         # 0 test u, 1 and 2 the tail's two uniforms, 3 the wedge, 4 retry
+    i, j, z, a = 0, np.int64(0), 0.0, 0.0
     while True:
-        i = np.intp(u & _LOW8)
-        j = np.int64(u) >> 11
-        z = j * _ZW[i]
-        if abs(j) < _ZK[i]:           # box (only on a retry)
-            return z
-        if i == 0:    # Marsaglia (1964): exact sample from the tail |x| > r
-            while True:
-                a = -math.log1p(-uniform(state)) / _ZR
-                b = -math.log1p(-uniform(state))
-                if b + b > a * a:
-                    return -(_ZR + a) if j < 0 else _ZR + a
-        # wedge of layer i: uniform height in [f(x_i), f(x_{i+1})] against f(z)
-        if _ZF[i] + uniform(state) * (_ZF[i + 1] - _ZF[i]) < math.exp(-0.5 * z * z):
-            return z
-        u = next_u64(state)
+        if phase == 0:
+            i = np.intp(u & _LOW8)
+            j = np.int64(u) >> 11
+            z = j * _ZW[i]
+            if abs(j) < _ZK[i]:       # box (only on a retry)
+                return z
+            phase = 1 if i == 0 else 3
+        v = next_u64(state)
+        x = np.float64(v >> _U11) * _TWO_M53          # uniform(state) of this draw
+        if phase == 1:    # Marsaglia (1964): exact sample from the tail |x| > r
+            a = -math.log1p(-x) / _ZR
+            phase = 2
+        elif phase == 2:
+            b = -math.log1p(-x)
+            if b + b > a * a:
+                return -(_ZR + a) if j < 0 else _ZR + a
+            phase = 1
+        elif phase == 3:  # wedge of layer i: uniform height in [f(x_i), f(x_i+1)]
+            if _ZF[i] + x * (_ZF[i + 1] - _ZF[i]) < math.exp(-0.5 * z * z):
+                return z
+            phase = 4
+        else:
+            u = v
+            phase = 0
 
 
 @njit(inline="always")
