@@ -69,10 +69,15 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.linalg import ensure_blas
 
+from testbed._engine import calls
 from testbed.kernel import njit
 
 ensure_blas()
 
+# called by symbol from the kernels that use them (testbed._engine.calls): linked,
+# each would be compiled again inside every runner, sharpness and curve kernel
+CALLED = ("value", "value_grad", "value_grad_batch", "value_grad_inputs", "hvp",
+          "hvp_prepare", "hvp_prepared")
 MAGIC = 7131.0
 HEADER = 10
 BLOCK = 6
@@ -370,7 +375,7 @@ def _add_rows(Z, b, m, w):
 def _colsum(D, m, w, out, acc):
     """out = (acc ? out : 0) + sum over rows of D."""
     if not acc:
-        _fill(out, 0, w, 0.0)
+        _fill(out, np.int64(0), w, 0.0)
     for i in range(m):
         for j in range(w):
             out[j] += D[i * w + j]
@@ -380,7 +385,7 @@ def _colsum(D, m, w, out, acc):
 def _colsum_prod(A, B, m, w, out, acc):
     """out = (acc ? out : 0) + sum over rows of A * B."""
     if not acc:
-        _fill(out, 0, w, 0.0)
+        _fill(out, np.int64(0), w, 0.0)
     for i in range(m):
         for j in range(w):
             out[j] += A[i * w + j] * B[i * w + j]
@@ -506,7 +511,9 @@ def _plan(p, m, n_adj, tangents):
     """Offsets, in one flat workspace, of each block's Z (pre-activation; U for NORM),
     S (activation), A (output) and R (NORM: 1/std per row) for m rows; the same again
     for their tangents when ``tangents`` (at offset T); then ``n_adj`` adjoint
-    buffers of m x (largest width) from offset ``adj``."""
+    buffers of m x (largest width) from offset ``adj``. (Callers pass np.int64 and
+    np.bool_ values: literal constants would compile it once per constant, as for
+    the flags of :func:`_colsum_prod` and the offsets of :func:`_fill`.)"""
     nb = int(p[5])
     off = np.empty((4, nb), np.int64)       # rows: Z, S, A, R
     t = 0
@@ -541,7 +548,7 @@ def _plan(p, m, n_adj, tangents):
 # forward, loss, backward
 # --------------------------------------------------------------------------------------
 @njit
-def _forward(x, p, src, s0, m, ws, off):
+def _forward_pass(x, p, src, s0, m, ws, off):
     """Every block's Z, S, A (and R) for the m inputs src[s0:s0 + m n_in]; the last
     block's A is the output F."""
     for l in range(int(p[5])):
@@ -565,6 +572,11 @@ def _forward(x, p, src, s0, m, ws, off):
                 for i in range(m):
                     for j in range(n_o):
                         ws[a0 + i * n_o + j] = ws[z0 + i * n_o + j] * gam[j] + bet[j]
+
+
+# called by symbol (testbed._engine.calls) from value_grad, value, outputs and
+# hvp_prepare, which each compiled it again when it was linked
+_forward = calls.by_symbol(_forward_pass)
 
 
 @njit
@@ -606,7 +618,7 @@ def _value_grad(x, p, src, s0, Y, y0, m, g, gx, inputs):
     """The mean loss of the m inputs src[s0:] against Y[y0:], its parameter gradient
     into g and, when ``inputs``, its gradient with respect to the inputs into
     gx[0:m n_in] (the adjoint carried through block 0 as through the others)."""
-    off, T, adj, total = _plan(p, m, 3, False)
+    off, T, adj, total = _plan(p, m, np.int64(3), np.bool_(False))
     ws = np.empty(total)
     _forward(x, p, src, s0, m, ws, off)
     nb = int(p[5])
@@ -637,7 +649,8 @@ def _value_grad(x, p, src, s0, Y, y0, m, g, gx, inputs):
         else:
             aff = kind == NORM_AFFINE
             if aff:
-                _colsum_prod(ws[cur:cur + mn], ws[z0:z0 + mn], m, n_o, g[po:po + n_o], False)
+                _colsum_prod(ws[cur:cur + mn], ws[z0:z0 + mn], m, n_o, g[po:po + n_o],
+                             np.bool_(False))
                 _colsum(ws[cur:cur + mn], m, n_o, g[po + n_o:po + 2 * n_o], False)
             if l > 0 or inputs:
                 out, o0 = (ws, nxt) if l > 0 else (gx, 0)
@@ -658,7 +671,7 @@ def value(x, p):
     """The full-batch loss f(x)."""
     m = int(p[1])
     k = int(p[3])
-    off, T, adj, total = _plan(p, m, 1, False)
+    off, T, adj, total = _plan(p, m, np.int64(1), np.bool_(False))
     ws = np.empty(total)
     _forward(x, p, p, int(p[7]), m, ws, off)
     fo = off[2, int(p[5]) - 1]
@@ -711,7 +724,7 @@ def outputs(x, p, X):
     """The network's outputs (m, k) at parameters x on inputs X (m, input width)."""
     m = X.shape[0]
     k = int(p[3])
-    off, T, adj, total = _plan(p, m, 0, False)
+    off, T, adj, total = _plan(p, m, np.int64(0), np.bool_(False))
     ws = np.empty(total)
     _forward(x, p, np.ascontiguousarray(X).reshape(-1), 0, m, ws, off)
     fo = off[2, int(p[5]) - 1]
@@ -722,7 +735,7 @@ def outputs(x, p, X):
 # Hessian-vector product: R-operator (forward-over-reverse)
 # --------------------------------------------------------------------------------------
 @njit
-def _tangent(x, v, p, src, s0, m, ws, off, T):
+def _tangent_pass(x, v, p, src, s0, m, ws, off, T):
     """Forward tangents along v: ws[q + T] = R{ws[q]} for every Z, S, A, R."""
     for l in range(int(p[5])):
         kind, n_i, n_o, act, bias, po = _block(p, l)
@@ -760,6 +773,10 @@ def _tangent(x, v, p, src, s0, m, ws, off, T):
                     for j in range(n_o):
                         q = i * n_o + j
                         ws[a0 + T + q] = ws[z0 + T + q] * gam[j] + ws[z0 + q] * vg[j] + vb[j]
+
+
+# called by symbol from hvp_prepared (as _forward)
+_tangent = calls.by_symbol(_tangent_pass)
 
 
 @njit
@@ -866,8 +883,8 @@ def _hvp_after_passes(x, p, src, s0, Y, y0, m, v, out, ws, off, T, adj, pl):
             r0 = off[3, l]
             if aff:
                 og = out[po:po + n_o]
-                _colsum_prod(ws[rcur:rcur + mn], ws[z0:z0 + mn], m, n_o, og, False)
-                _colsum_prod(ws[cur:cur + mn], ws[z0 + T:z0 + T + mn], m, n_o, og, True)
+                _colsum_prod(ws[rcur:rcur + mn], ws[z0:z0 + mn], m, n_o, og, np.bool_(False))
+                _colsum_prod(ws[cur:cur + mn], ws[z0 + T:z0 + T + mn], m, n_o, og, np.bool_(True))
                 _colsum(ws[rcur:rcur + mn], m, n_o, out[po + n_o:po + 2 * n_o], False)
             if l > 0:       # the plain part, written to a spare buffer, is in pl already
                 _ln_r_adjoint(ws[cur:cur + mn], ws[rcur:rcur + mn], x[po:po + n_o],
@@ -884,7 +901,7 @@ def hvp_prepare(x, p):
     of a product), for :func:`hvp_prepared`. Lanczos multiplies by H(x) n_iter times
     at the same x."""
     m = int(p[1])
-    off, T, adj, total = _plan(p, m, 4, True)
+    off, T, adj, total = _plan(p, m, np.int64(4), np.bool_(True))
     pl, end = _adjoints(p, m, total)
     ws = np.empty(end)
     _forward(x, p, p, int(p[7]), m, ws, off)
@@ -898,7 +915,7 @@ def hvp_prepared(x, p, state, v, out):
     its tangents to other parts of the workspace than the forward and plain backward
     passes it reads, so any number of products may follow one preparation."""
     m = int(p[1])
-    off, T, adj, total = _plan(p, m, 4, True)
+    off, T, adj, total = _plan(p, m, np.int64(4), np.bool_(True))
     pl, end = _adjoints(p, m, total)
     _hvp_after_passes(x, p, p, int(p[7]), p, int(p[8]), m, v, out, state, off, T, adj,
                       pl)

@@ -102,6 +102,9 @@ class Landscape:
     :math:`f = \frac{1}{n} \sum_j f_j` ``value_grad_batch(x, p, idx, g) -> f_B`` with
     ``n_samples(p)``; what is missing is derived
     (``testbed/_engine/templates/oracle.py``). A kernel module may also define
+    ``CALLED``, a tuple of its kernels' names that the engine's kernels call by symbol
+    instead of compiling them again inside each caller (large kernels, such as a
+    network's passes: :mod:`testbed._engine.calls`), and
     ``batch(p, d)``, a plain-Python object whose ``value_grad(X)`` and
     ``value_grad_hessian(X)`` evaluate many points (rows of ``X``) at once, which the
     critical-point finder uses where present (:func:`testbed.critical.evaluator`).

@@ -14,8 +14,11 @@ v, out)``, which split off the work that many products at one point share, and
 ``value_grad_lanes(B, p, G, F)``, ``value_grad`` at every column of B at once
 (F[r], G[:, r] at B[:, r], equal to ``value_grad`` bit for bit: the same operations
 in the same order, the loop over columns innermost so that it vectorises), which
-noisy GD's vectorised backend :mod:`testbed._engine.templates.noisy_lanes` uses. The
-oracle's ``DERIVED`` tuple says what was derived and how.
+noisy GD's vectorised backend :mod:`testbed._engine.templates.noisy_lanes` uses, and
+``CALLED``, the names of its kernels that the engine's kernels call by symbol
+(:mod:`testbed._engine.calls`) rather than compile again inside each of them (for
+kernels as large as a network's passes). The oracle's ``DERIVED`` tuple says what was
+derived and how.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ import inspect
 
 import sympy as sp
 
-from .._engine import codegen
+from .._engine import calls, codegen
 from .._engine.templates import oracle as template
 from ..errors import TestbedError
 from .symbolic import printer
@@ -68,6 +71,11 @@ def _instance(kernels, key):
         raise TestbedError(f"kernel module {kernels.__name__} ({kernels.__file__}) must "
                            f"define a Numba function value_grad(x, p, g) -> f")
     bindings = {n: getattr(kernels, n) for n in (*have, *PASS_THROUGH) if hasattr(kernels, n)}
+    for n in getattr(kernels, "CALLED", ()):
+        if n not in bindings:
+            raise TestbedError(f"kernel module {kernels.__name__} lists {n!r} in CALLED "
+                               f"but defines no such kernel")
+        bindings[n] = calls.by_symbol(bindings[n])
     derived, chosen = [], {}
     if "value" not in have:
         chosen["value"] = "derived_value"

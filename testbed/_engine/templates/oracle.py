@@ -23,7 +23,8 @@ import math
 import numpy as np
 
 from testbed._engine.jit import njit
-from testbed._engine.rng import normal, seed_state
+from testbed._engine.lapack import eigh_into
+from testbed._engine.rng import fill_normal, seed_state
 from testbed._engine.templates import unbound
 
 # relative accuracy of the central-difference HVP on smooth functions of unit scale
@@ -107,15 +108,19 @@ def derived_hvp_prepared(x, p, state, v, out):
 @njit
 def _top_ritz(alpha, beta, m):
     """The largest Ritz value of the tridiagonal (alpha, beta)[:m] and its residual
-    bound beta_m |s_m| (the last component of its eigenvector)."""
+    bound beta_m |s_m| (the last component of its eigenvector), by LAPACK as
+    np.linalg.eigh (:func:`testbed._engine.lapack.eigh_into`). NaN if LAPACK does not
+    converge (it does on the finite tridiagonals that Lanczos gives)."""
     T = np.zeros((m, m))
     for i in range(m):
         T[i, i] = alpha[i]
         if i + 1 < m:
             T[i, i + 1] = beta[i]
             T[i + 1, i] = beta[i]
-    w, S = np.linalg.eigh(T)
-    return w[m - 1], abs(beta[m - 1] * S[m - 1, m - 1])
+    w = np.empty(m)
+    if eigh_into(T, w) != 0:
+        return np.nan, np.nan
+    return w[m - 1], abs(beta[m - 1] * T[m - 1, m - 1])
 
 
 # inlined (Numba IR) into sharpness_lanczos, which the sharpness observers call: a
@@ -133,10 +138,10 @@ def lanczos(x, p, k, seed, alpha, beta, top_tol=0.0):
     d = x.shape[0]
     V = np.empty((k + 1, d))            # row j is written before it is read
     rng = np.empty(4, np.uint64)
-    seed_state(seed, 0, rng)
+    seed_state(np.int64(seed), np.int64(0), rng)     # as the runners type them
+    fill_normal(rng, V[0])              # compiled once, not inlined into each oracle
     nrm = 0.0
     for i in range(d):
-        V[0, i] = normal(rng)
         nrm += V[0, i] * V[0, i]
     nrm = math.sqrt(nrm)
     for i in range(d):
