@@ -128,8 +128,9 @@ def _lane_normals(seed, m, rows):
     out = np.empty((rows, m))
     u = np.empty(m, np.uint64)
     miss = np.zeros(-(-m // 8) * 8, np.uint8)
+    words = miss.view(np.uint64)
     for k in range(rows):
-        R.normal_lanes(S, out[k], u, miss, state)
+        R.normal_lanes(S, out[k], u, miss, words, state)
     return out
 
 

@@ -70,9 +70,10 @@ def _normals(lo, hi, per, out):
     z = np.empty(m)
     u = np.empty(m, np.uint64)
     miss = np.zeros(-(-m // 8) * 8, np.uint8)
+    words = miss.view(np.uint64)
     acc = np.zeros(m)
     for _ in range(per):
-        normal_lanes(S, z, u, miss, state)
+        normal_lanes(S, z, u, miss, words, state)
         for r in range(m):
             acc[r] += z[r]
     out[lo:hi] = acc

@@ -76,26 +76,28 @@ def _finish(r, k, st, s, X, B, p, stride, loss, stop, status, g1):
 
 @njit
 def steps(nxt, hi, X, H, Q, p, seed, r0, n_steps, stride, B, S, T, rep, eta, sigma,
-          loss, stop, status, G, F, z, u, miss, state, g1):
+          loss, stop, status, G, F, z, u, miss, words, state, g1):
     """Steps of every lane of the block B (d, m) until all lanes are idle, or until
     the queue (replicas nxt..hi-1) is empty and at most half the lanes are busy;
     an idle lane (rep -1) takes the next replica of the queue. Returns (nxt, busy).
     Scratch from the caller (allocating it here compiled NumPy's allocators for five
     more signatures): G (d, m), F, z, u (m), miss (uint8, m rounded up to a multiple
-    of 8, zero), state (uint64, 4), g1 (d)."""
+    of 8, zero) and words (miss as uint64), state (uint64, 4), g1 (d)."""
     d, m = B.shape
     n_obs = loss.shape[0]
-    busy = 0
-    for r in range(m):
-        if rep[r] < 0 and nxt < hi:
-            _load(r, nxt, X, H, seed, r0, B, S, T, eta, sigma, state)
-            rep[r] = nxt
-            nxt += 1
-        busy += rep[r] >= 0
-    while busy > 0 and not (nxt == hi and m >= 16 and 2 * busy <= m):
+    while True:
+        busy = 0
+        for r in range(m):          # idle lanes take the next replicas, in lane order
+            if rep[r] < 0 and nxt < hi:
+                _load(r, nxt, X, H, seed, r0, B, S, T, eta, sigma, state)
+                rep[r] = nxt
+                nxt += 1
+            busy += rep[r] >= 0
+        if busy == 0 or (nxt == hi and m >= 16 and 2 * busy <= m):
+            return nxt, busy
         value_grad_lanes(B, p, G, F)
         for i in range(d):
-            normal_lanes(S, z, u, miss, state)
+            normal_lanes(S, z, u, miss, words, state)
             b = B[i]
             g = G[i]
             for r in range(m):
@@ -118,11 +120,4 @@ def steps(nxt, hi, X, H, Q, p, seed, r0, n_steps, stride, B, S, T, rep, eta, sig
                 T[r] = t + 1
                 continue
             _finish(r, k, st, s, X, B, p, stride, loss, stop, status, g1)
-            if nxt < hi:
-                _load(r, nxt, X, H, seed, r0, B, S, T, eta, sigma, state)
-                rep[r] = nxt
-                nxt += 1
-            else:
-                rep[r] = -1
-                busy -= 1
-    return nxt, busy
+            rep[r] = -1
