@@ -118,8 +118,9 @@ def _tail_draws(seed, sign, out):
 
 
 @njit
-def _lane_normals(seed, m, rows):
-    """rows x m normals from normal_lanes, lane r on the stream (seed, r)."""
+def _lane_normals(seed, m, rows, split):
+    """rows x m normals from normal_rows, lane r on the stream (seed, r): rows 0..split-1
+    in one call, the others in a second (the state carries over between calls)."""
     S = np.empty((4, m), np.uint64)
     state = np.empty(4, np.uint64)
     for r in range(m):
@@ -129,8 +130,8 @@ def _lane_normals(seed, m, rows):
     u = np.empty(m, np.uint64)
     miss = np.zeros(-(-m // 8) * 8, np.uint8)
     words = miss.view(np.uint64)
-    for k in range(rows):
-        R.normal_lanes(S, out[k], u, miss, words, state)
+    R.normal_rows(S, out[:split], u, miss, words, state)
+    R.normal_rows(S, out[split:], u, miss, words, state)
     return out
 
 
@@ -161,7 +162,7 @@ def _warm():
     _balls(1, np.empty((2, 3)), 1.0)
     _ensemble(1, 2, 2)
     _tail_draws(1, 1, np.empty(2))
-    _lane_normals(1, 3, 2)
+    _lane_normals(1, 3, 2, 1)
     normals(1, 2)
 
 
@@ -295,18 +296,19 @@ def test_stream_independent_of_ensemble_size_and_threads():
 
 # --- normals across lanes ----------------------------------------------------------
 @settings(max_examples=20, deadline=None)
-@given(seed=INT64, m=st.integers(1, 70), rows=st.integers(1, 40))
-def test_normal_lanes_equal_each_lanes_stream(seed, m, rows):
-    """Lane r of normal_lanes draws exactly normal()'s numbers from the stream (seed, r),
-    whatever the number of lanes (m not a multiple of 8 included)."""
-    got = _lane_normals(seed, m, rows)
+@given(seed=INT64, m=st.integers(1, 70), rows=st.integers(1, 40), data=st.data())
+def test_normal_rows_equal_each_lanes_stream(seed, m, rows, data):
+    """Lane r of normal_rows draws exactly normal()'s numbers from the stream (seed, r),
+    whatever the number of lanes (m not a multiple of 8 included) and however the rows
+    are split between calls."""
+    got = _lane_normals(seed, m, rows, data.draw(st.integers(0, rows)))
     for r in range(m):
         np.testing.assert_array_equal(got[:, r], normals(seed, rows, replica=r))
 
 
-def test_normal_lanes_slow_paths_and_tails():
+def test_normal_rows_slow_paths_and_tails():
     """Enough draws that wedges and tails (|z| > r = 3.654) occur in many lanes."""
-    got = _lane_normals(7, 64, 3000)
+    got = _lane_normals(7, 64, 3000, 1234)
     assert np.sum(np.abs(got) > R._ZR) > 10
     for r in range(64):
         np.testing.assert_array_equal(got[:, r], normals(7, 3000, replica=r))

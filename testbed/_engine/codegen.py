@@ -53,9 +53,11 @@ def code_hash() -> str:
 
     from .._version import __version__
     root = Path(__file__).resolve().parents[1]
-    from .. import functions
+    # the catalogue's folder, without importing it (an import at start-up would show it
+    # among the package's attributes)
+    catalogue = importlib.util.find_spec("testbed.functions").submodule_search_locations
     h = hashlib.sha256(f"{__version__}|{np.__version__}|{numba.__version__}".encode())
-    for folder in dict.fromkeys([root, Path(functions.__file__).resolve().parent]):
+    for folder in dict.fromkeys([root, *(Path(p).resolve() for p in catalogue)]):
         for path in sorted(folder.rglob("*.py")):
             h.update(str(path.relative_to(folder)).encode())
             h.update(path.read_bytes())

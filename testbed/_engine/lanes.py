@@ -111,7 +111,7 @@ def run_noisy(landscape, X, H, event, seed, r0, steps: int, stride: int, observe
     def scratch(m):
         """The kernel's scratch for m lanes (see the template's ``steps``)."""
         miss = np.zeros(-(-m // 8) * 8, np.uint8)
-        return (np.empty((d, m)), np.empty(m), np.empty(m), np.empty(m, np.uint64),
+        return (np.empty((d, m)), np.empty(m), np.empty((d, m)), np.empty(m, np.uint64),
                 miss, miss.view(np.uint64), np.empty(4, np.uint64), np.empty(d))
 
     def share(lo, hi):

@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from . import calls
 from .jit import njit
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
@@ -171,39 +172,48 @@ def normal(state):
     return _normal_slow(state, u)
 
 
-@njit(inline="always")
-def normal_lanes(S, z, u, miss, words, state):
-    """``z[r] = normal(S[:, r])`` for every lane r at once, bit for bit.
+@njit
+def _normal_rows(S, Z, u, miss, words, state):
+    """``Z[i, r]`` = lane r's next :func:`normal`, rows in order, for every lane r of
+    ``S`` at once, bit for bit.
 
     ``S`` (uint64, (4, m)) holds lane r's xoshiro256** state in column r and is
-    updated in place. Each lane draws the same numbers in the same order as
-    :func:`normal` on its own stream; only the loop order differs: the draw and the
-    ziggurat's fast path run in one loop across lanes without branches (which LLVM
-    vectorises: shifts, rotations, two table gathers), and the lanes that missed the
-    fast path (1.5% of draws) finish in lane order through :func:`_normal_slow` on a
-    copy of their state. Scratch: ``u`` (uint64, m), ``miss`` (uint8, m rounded up to
-    a multiple of 8, zero past m), ``words`` (``miss.view(np.uint64)``, made by the
-    caller: scanned a word at a time, 8% faster than byte by byte; the view compiled
-    in here took 0.1 s) and ``state`` (uint64, 4).
+    updated in place: lane r draws the same numbers in the same order as
+    :func:`normal` on its own stream (row 0 first); only the loop order differs. For
+    each row, the draw and the ziggurat's fast path run in one loop across lanes
+    without branches (which LLVM vectorises: shifts, rotations, two table gathers),
+    and the lanes that missed the fast path (1.5% of draws) finish in lane order
+    through :func:`_normal_slow` on a copy of their state. Scratch: ``u`` (uint64,
+    m), ``miss`` (uint8, m rounded up to a multiple of 8, zero past m), ``words``
+    (``miss.view(np.uint64)``, made by the caller: scanned a word at a time, 8%
+    faster than byte by byte; the view compiled in here took 0.1 s) and ``state``
+    (uint64, 4).
     """
-    m = z.shape[0]
+    m = Z.shape[1]
     s0, s1, s2, s3 = S[0], S[1], S[2], S[3]
-    for r in range(m):
-        v, s0[r], s1[r], s2[r], s3[r] = _xoshiro(s0[r], s1[r], s2[r], s3[r])
-        i = np.intp(v & _LOW8)
-        j = np.int64(v) >> 11
-        z[r] = j * _ZW[i]
-        u[r] = v
-        miss[r] = abs(j) >= _ZK[i]
-    for w in range(words.shape[0]):
-        if words[w] != 0:                  # a miss among lanes 8w..8w+7
-            for r in range(8 * w, 8 * w + 8):
-                if miss[r]:
-                    for k in range(4):
-                        state[k] = S[k, r]
-                    z[r] = _normal_slow(state, u[r])
-                    for k in range(4):
-                        S[k, r] = state[k]
+    for row in range(Z.shape[0]):
+        z = Z[row]
+        for r in range(m):
+            v, s0[r], s1[r], s2[r], s3[r] = _xoshiro(s0[r], s1[r], s2[r], s3[r])
+            i = np.intp(v & _LOW8)
+            j = np.int64(v) >> 11
+            z[r] = j * _ZW[i]
+            u[r] = v
+            miss[r] = abs(j) >= _ZK[i]
+        for w in range(words.shape[0]):
+            if words[w] != 0:                  # a miss among lanes 8w..8w+7
+                for r in range(8 * w, 8 * w + 8):
+                    if miss[r]:
+                        for k in range(4):
+                            state[k] = S[k, r]
+                        z[r] = _normal_slow(state, u[r])
+                        for k in range(4):
+                            S[k, r] = state[k]
+
+
+# compiled once for all callers and called through its symbol (testbed._engine.calls):
+# inlined into noisy GD's lanes, it was compiled again into every landscape's instance
+normal_rows = calls.by_symbol(_normal_rows)
 
 
 @njit

@@ -6,7 +6,7 @@
 - **normals**: standard normals per second from the engine's generator (one
   xoshiro256** stream per replica, 256-layer ziggurat; :mod:`testbed._engine.rng`),
   drawn by the engine's threads across lanes, as noisy GD's vectorised backend
-  draws them (:func:`~testbed._engine.rng.normal_lanes`);
+  draws them (:func:`~testbed._engine.rng.normal_rows`, a block of rows a call);
 - **memory**: the bandwidth of a triad ``a = b + s c`` over three arrays of
   :data:`TRIAD_BYTES` each (far beyond the caches), 24 bytes a element, on the
   benchmark's threads.
@@ -28,12 +28,13 @@ import numpy as np
 
 from .._engine import blas, parallel
 from .._engine.jit import njit
-from .._engine.rng import normal_lanes, seed_state
+from .._engine.rng import normal_rows, seed_state
 
 LARGE = 2048
 MIN_SECONDS = 0.3
 TRIAD_BYTES = 64 * 2**20
 NORMALS = 4_000_000
+ROWS = 100             # normals a lane a call: one step of noisy GD in d = 100 (B1)
 
 
 def _best_rate(fn, work: float) -> float:
@@ -67,15 +68,16 @@ def _normals(lo, hi, per, out):
     for r in range(m):
         seed_state(0, lo + r, state)
         S[:, r] = state
-    z = np.empty(m)
+    Z = np.empty((ROWS, m))
     u = np.empty(m, np.uint64)
     miss = np.zeros(-(-m // 8) * 8, np.uint8)
     words = miss.view(np.uint64)
     acc = np.zeros(m)
-    for _ in range(per):
-        normal_lanes(S, z, u, miss, words, state)
-        for r in range(m):
-            acc[r] += z[r]
+    for _ in range(per // ROWS):
+        normal_rows(S, Z, u, miss, words, state)
+        for i in range(ROWS):
+            for r in range(m):
+                acc[r] += Z[i, r]
     out[lo:hi] = acc
 
 
@@ -85,7 +87,7 @@ def normals_per_second(threads: int) -> float:
     lanes a thread (as noisy GD's vectorised backend draws them)."""
     from .._engine.lanes import SLOTS
     replicas = SLOTS * threads
-    per = NORMALS // replicas
+    per = NORMALS // replicas // ROWS * ROWS
     out = np.empty(replicas)
     return _best_rate(lambda: parallel.over_range(_normals, replicas, threads, per, out,
                                                   per_thread=1), float(per * replicas))

@@ -13,10 +13,11 @@ only the loop order differs:
   wide (a lane's numbers do not depend on its position);
 - a step of all lanes is loops across lanes without branches, which LLVM vectorises:
   the oracle's ``value_grad_lanes`` (f and g at every column, the same operations in
-  the same order as ``value_grad``), then per coordinate i the lanes' normals
-  (:func:`testbed._engine.rng.normal_lanes`, lane r drawing from its replica's stream
-  in the rule's order) and B[i, r] <- (B[i, r] - eta_r G[i, r]) + sigma_r z_r, the
-  rule's expression;
+  the same order as ``value_grad``), the lanes' normals Z (d, m)
+  (:func:`testbed._engine.rng.normal_rows`, lane r drawing its d normals from its
+  replica's stream in the rule's order; compiled once for all landscapes and called
+  by symbol), then B[i, r] <- (B[i, r] - eta_r G[i, r]) + sigma_r Z[i, r], the rule's
+  expression;
 - then, per lane, what the generic runner does after a step, in its order: the loss
   observation at t (``f`` of the step is f(x_t), what the observer computes), a
   non-finite loss (DIVERGED at t), the event on (t, x_{t+1}, g_t, f_t) (EVENT at
@@ -32,7 +33,7 @@ import math
 import numpy as np
 
 from testbed._engine.jit import njit
-from testbed._engine.rng import normal_lanes, seed_state
+from testbed._engine.rng import normal_rows, seed_state
 from testbed._engine.status import BUDGET, DIVERGED, EVENT
 from testbed._engine.templates import unbound
 
@@ -76,12 +77,12 @@ def _finish(r, k, st, s, X, B, p, stride, loss, stop, status, g1):
 
 @njit
 def steps(nxt, hi, X, H, Q, p, seed, r0, n_steps, stride, B, S, T, rep, eta, sigma,
-          loss, stop, status, G, F, z, u, miss, words, state, g1):
+          loss, stop, status, G, F, Z, u, miss, words, state, g1):
     """Steps of every lane of the block B (d, m) until all lanes are idle, or until
     the queue (replicas nxt..hi-1) is empty and at most half the lanes are busy;
     an idle lane (rep -1) takes the next replica of the queue. Returns (nxt, busy).
     Scratch from the caller (allocating it here compiled NumPy's allocators for five
-    more signatures): G (d, m), F, z, u (m), miss (uint8, m rounded up to a multiple
+    more signatures): G and Z (d, m), F and u (m), miss (uint8, m rounded up to a multiple
     of 8, zero) and words (miss as uint64), state (uint64, 4), g1 (d)."""
     d, m = B.shape
     n_obs = loss.shape[0]
@@ -96,10 +97,11 @@ def steps(nxt, hi, X, H, Q, p, seed, r0, n_steps, stride, B, S, T, rep, eta, sig
         if busy == 0 or (nxt == hi and m >= 16 and 2 * busy <= m):
             return nxt, busy
         value_grad_lanes(B, p, G, F)
+        normal_rows(S, Z, u, miss, words, state)
         for i in range(d):
-            normal_lanes(S, z, u, miss, words, state)
             b = B[i]
             g = G[i]
+            z = Z[i]
             for r in range(m):
                 b[r] = (b[r] - eta[r] * g[r]) + sigma[r] * z[r]
         for r in range(m):
