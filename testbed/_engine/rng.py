@@ -43,6 +43,8 @@ _U5, _U7, _U9 = np.uint64(5), np.uint64(7), np.uint64(9)
 _U11, _U17, _U27 = np.uint64(11), np.uint64(17), np.uint64(27)
 _U30, _U31, _U45 = np.uint64(30), np.uint64(31), np.uint64(45)
 _U64 = np.uint64(64)
+_U1, _U56 = np.uint64(1), np.uint64(56)
+_BYTE_INDEX = np.uint64(0x0001020304050607)   # 2^(8k) times this has k in its top byte
 _LOW8 = np.uint64(0xFF)
 _TWO_M53 = 2.0 ** -53
 
@@ -185,9 +187,10 @@ def _normal_rows(S, Z, u, miss, words, state):
     and the lanes that missed the fast path (1.5% of draws) finish in lane order
     through :func:`_normal_slow` on a copy of their state. Scratch: ``u`` (uint64,
     m), ``miss`` (uint8, m rounded up to a multiple of 8, zero past m), ``words``
-    (``miss.view(np.uint64)``, made by the caller: scanned a word at a time, 8%
-    faster than byte by byte; the view compiled in here took 0.1 s) and ``state``
-    (uint64, 4).
+    (``miss.view(np.uint64)``, made by the caller; the view compiled in here took
+    0.1 s) and ``state`` (uint64, 4). The missed lanes are found a word at a time from
+    its lowest set bit, without a branch per lane (10% more normals per second than
+    testing the word's eight bytes in turn).
     """
     m = Z.shape[1]
     s0, s1, s2, s3 = S[0], S[1], S[2], S[3]
@@ -201,14 +204,16 @@ def _normal_rows(S, Z, u, miss, words, state):
             u[r] = v
             miss[r] = abs(j) >= _ZK[i]
         for w in range(words.shape[0]):
-            if words[w] != 0:                  # a miss among lanes 8w..8w+7
-                for r in range(8 * w, 8 * w + 8):
-                    if miss[r]:
-                        for k in range(4):
-                            state[k] = S[k, r]
-                        z[r] = _normal_slow(state, u[r])
-                        for k in range(4):
-                            S[k, r] = state[k]
+            x = words[w]               # byte k is miss[8w + k] (little-endian), 0 or 1
+            while x != 0:
+                b = x & (~x + _U1)     # the lowest set bit, 2^(8k): the next lane missed
+                r = 8 * w + np.intp((b * _BYTE_INDEX) >> _U56)   # top byte of the product: k
+                x ^= b
+                for k in range(4):
+                    state[k] = S[k, r]
+                z[r] = _normal_slow(state, u[r])
+                for k in range(4):
+                    S[k, r] = state[k]
 
 
 # compiled once for all callers and called through its symbol (testbed._engine.calls):
